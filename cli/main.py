@@ -1,0 +1,72 @@
+"""The `skillplan` command line: Typer commands, rich output, one-paragraph errors."""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+from rich.console import Console
+from rich.panel import Panel
+
+import skillplan
+from skillplan.cli.datasets import datasets_app
+from skillplan.errors import SkillplanError
+
+app = typer.Typer(
+    name="skillplan",
+    help="Skill-based, model-based RL from offline Minari data: datasets, pretraining, agents.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode="rich",
+)
+app.add_typer(datasets_app, name="datasets")
+
+err_console = Console(stderr=True)
+_state = {"debug": False}
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"skillplan {skillplan.__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
+    ),
+    debug: bool = typer.Option(False, "--debug", help="Show full tracebacks on errors."),
+) -> None:
+    """skillplan: pretrain skills, a skill prior, skill dynamics and a PU discriminator from
+    Minari data, then solve long-horizon tasks with SSAC or CEM latent planning."""
+    _state["debug"] = debug
+
+
+def run() -> None:
+    """Console-script entry point: user errors become a red paragraph and exit code 2."""
+    try:
+        code = app(standalone_mode=False)
+    except SkillplanError as exc:
+        if _state["debug"]:
+            raise
+        err_console.print(Panel(str(exc), title="skillplan: error", border_style="red", expand=False))
+        sys.exit(2)
+    except KeyboardInterrupt:
+        err_console.print("[yellow]Interrupted; nothing half-written was kept.[/yellow]")
+        sys.exit(130)
+    except typer.Abort:
+        sys.exit(1)
+    except Exception as exc:  # click usage errors arrive here in non-standalone mode
+        import click
+
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            sys.exit(exc.exit_code)
+        raise
+    sys.exit(code if isinstance(code, int) else 0)
+
+
+if __name__ == "__main__":
+    run()

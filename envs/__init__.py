@@ -1,0 +1,1 @@
+"""Gymnasium-facing parts of skillplan: registration, wrappers and scripted demonstrators."""

@@ -1,0 +1,21 @@
+"""Making the underlying (low-level) Gymnasium environments that datasets come from."""
+
+from __future__ import annotations
+
+from functools import cache
+
+import gymnasium as gym
+
+
+@cache
+def register_robotics() -> None:
+    """Register gymnasium-robotics' environments (kitchen, mazes) once per process."""
+    import gymnasium_robotics
+
+    gym.register_envs(gymnasium_robotics)
+
+
+def make_base_env(env_id: str, **kwargs) -> gym.Env:
+    """`gym.make` for an env id recorded in a dataset, with gymnasium-robotics registered."""
+    register_robotics()
+    return gym.make(env_id, **kwargs)

@@ -1,0 +1,29 @@
+"""The interface every scripted demonstrator implements, so one generator writes any of them."""
+
+from __future__ import annotations
+
+from typing import Literal, Protocol
+
+import gymnasium as gym
+from minari.data_collector import EpisodeBuffer
+
+DataKind = Literal["general", "expert"]
+
+
+class ScriptedDemonstrator(Protocol):
+    """Produces seeded demonstration episodes for one scripted dataset.
+
+    `general` episodes are task-agnostic (the PU learner's unlabeled data); `expert`
+    episodes perform the downstream target task (its positive data).
+    """
+
+    name: str
+    default_episodes: dict[DataKind, int]
+
+    def make_env(self, kind: DataKind) -> gym.Env:
+        """The environment episodes of `kind` are collected in; its spec goes into the dataset."""
+        ...
+
+    def episode(self, env: gym.Env, seed: int, kind: DataKind) -> EpisodeBuffer:
+        """One episode, fully determined by `seed`. Observations hold T+1 entries, the rest T."""
+        ...

@@ -1,0 +1,80 @@
+"""Short dataset names and what they stand for: Minari ids, base env, observation layout."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from skillplan.errors import DatasetError
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    """One named pair of datasets: general (unlabeled) data and optional expert (positive) data.
+
+    `obs_keys` are the dict-observation keys concatenated, in order, into the flat state;
+    `generator` names the scripted demonstrator that can regenerate the data locally.
+    """
+
+    name: str
+    general_id: str
+    expert_id: str | None
+    env_id: str
+    obs_keys: tuple[str, ...]
+    generator: str | None = None
+    scripted_equivalent: str | None = None
+
+    @property
+    def ids(self) -> tuple[str, ...]:
+        return (self.general_id,) if self.expert_id is None else (self.general_id, self.expert_id)
+
+
+KITCHEN_KEYS = ("observation",)
+MAZE_KEYS = ("observation", "desired_goal")
+
+CATALOG: dict[str, DatasetSpec] = {
+    spec.name: spec
+    for spec in (
+        DatasetSpec(
+            "kitchen", "D4RL/kitchen/mixed-v2", "D4RL/kitchen/complete-v2",
+            "FrankaKitchen-v1", KITCHEN_KEYS, scripted_equivalent="kitchen-scripted",
+        ),
+        DatasetSpec(
+            "kitchen-partial", "D4RL/kitchen/partial-v2", "D4RL/kitchen/complete-v2",
+            "FrankaKitchen-v1", KITCHEN_KEYS, scripted_equivalent="kitchen-scripted",
+        ),
+        DatasetSpec(
+            "pointmaze-large", "D4RL/pointmaze/large-v2", None,
+            "PointMaze_Large-v3", MAZE_KEYS, scripted_equivalent="pointmaze-scripted",
+        ),
+        DatasetSpec(
+            "antmaze-medium", "D4RL/antmaze/medium-diverse-v1", None,
+            "AntMaze_Medium-v4", MAZE_KEYS,
+        ),
+        DatasetSpec(
+            "kitchen-scripted", "skillplan/kitchen-scripted/general-v0",
+            "skillplan/kitchen-scripted/expert-v0", "FrankaKitchen-v1", KITCHEN_KEYS,
+            generator="kitchen-scripted",
+        ),
+        DatasetSpec(
+            "pointmaze-scripted", "skillplan/pointmaze-scripted/general-v0",
+            "skillplan/pointmaze-scripted/expert-v0", "PointMaze_Large-v3", MAZE_KEYS,
+            generator="pointmaze-scripted",
+        ),
+    )
+}
+
+
+def resolve(name: str) -> DatasetSpec:
+    """The spec for a short name, or a one-off spec for any plain Minari id (`namespace/.../name-vN`).
+
+    A plain id's env and observation layout are read from its metadata when it is loaded.
+    """
+    if name in CATALOG:
+        return CATALOG[name]
+    if "/" in name or name.rsplit("-v", 1)[-1].isdigit():
+        return DatasetSpec(name, name, None, env_id="", obs_keys=())
+    known = ", ".join(CATALOG)
+    raise DatasetError(
+        f"Unknown dataset '{name}'. Known names: {known}. Any Minari dataset id "
+        "(for example 'D4RL/kitchen/mixed-v2') is accepted too; see `skillplan datasets list`."
+    )

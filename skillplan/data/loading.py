@@ -1,0 +1,288 @@
+"""Load named or plain Minari datasets into flat float32 episode arrays, local first."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import socket
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from urllib.parse import urlparse
+
+import minari
+import numpy as np
+from gymnasium import spaces
+
+from skillplan.data.catalog import DatasetSpec, resolve
+from skillplan.data.flatten import ObservationLayout
+from skillplan.data.writing import dataset_exists
+from skillplan.errors import DatasetError
+
+NETWORK_PROBE_SECONDS = 4.0
+
+
+@dataclass(frozen=True)
+class Episodes:
+    """Episodes of one dataset as flat arrays, concatenated episode after episode.
+
+    Episode `i` owns `lengths[i] + 1` rows of `observations` (its final state included) and
+    `lengths[i]` rows of `actions`.
+    """
+
+    observations: np.ndarray
+    actions: np.ndarray
+    lengths: np.ndarray
+
+    @property
+    def n_episodes(self) -> int:
+        return len(self.lengths)
+
+    @property
+    def n_steps(self) -> int:
+        return int(self.lengths.sum())
+
+    @property
+    def obs_offsets(self) -> np.ndarray:
+        """Row of each episode's first state in `observations`."""
+        return np.concatenate([[0], np.cumsum(self.lengths + 1)[:-1]]).astype(np.int64)
+
+    @property
+    def act_offsets(self) -> np.ndarray:
+        """Row of each episode's first action in `actions`."""
+        return np.concatenate([[0], np.cumsum(self.lengths)[:-1]]).astype(np.int64)
+
+    def subset(self, episode_ids: np.ndarray) -> Episodes:
+        """The chosen episodes, in the given order, as a new contiguous `Episodes`."""
+        episode_ids = np.asarray(episode_ids, dtype=np.int64)
+        obs_off, act_off = self.obs_offsets, self.act_offsets
+        obs_rows = [np.arange(obs_off[i], obs_off[i] + self.lengths[i] + 1) for i in episode_ids]
+        act_rows = [np.arange(act_off[i], act_off[i] + self.lengths[i]) for i in episode_ids]
+        return Episodes(
+            observations=np.ascontiguousarray(self.observations[np.concatenate(obs_rows)]),
+            actions=np.ascontiguousarray(self.actions[np.concatenate(act_rows)]),
+            lengths=self.lengths[episode_ids].copy(),
+        )
+
+    def split(self, holdout_fraction: float, seed: int) -> tuple[Episodes, Episodes]:
+        """Split whole episodes into (train, held-out); held-out gets at least one episode."""
+        order = np.random.default_rng(seed).permutation(self.n_episodes)
+        n_held = min(max(1, round(holdout_fraction * self.n_episodes)), self.n_episodes - 1)
+        if n_held < 1:
+            raise DatasetError("A held-out split needs at least two episodes.")
+        return self.subset(np.sort(order[n_held:])), self.subset(np.sort(order[:n_held]))
+
+    def fingerprint(self) -> str:
+        """A content hash of the arrays, stored with checkpoints to tie them to their data."""
+        digest = hashlib.blake2b(digest_size=16)
+        for arr in (self.lengths, self.observations, self.actions):
+            digest.update(np.ascontiguousarray(arr).data)
+        return digest.hexdigest()
+
+
+@dataclass(frozen=True)
+class NormStats:
+    """Per-dimension mean and std of the flat states, for input normalisation."""
+
+    mean: np.ndarray
+    std: np.ndarray
+
+    @classmethod
+    def of(cls, *arrays: np.ndarray) -> NormStats:
+        data = np.concatenate(arrays, axis=0).astype(np.float64)
+        return cls(data.mean(0).astype(np.float32), np.maximum(data.std(0), 1e-3).astype(np.float32))
+
+
+@dataclass(frozen=True)
+class OfflineData:
+    """Everything pretraining needs from a named dataset pair."""
+
+    spec: DatasetSpec
+    layout: ObservationLayout
+    env_id: str
+    env_kwargs: dict
+    observation_space: spaces.Space
+    action_space: spaces.Box
+    general: Episodes
+    expert: Episodes | None
+    stats: NormStats
+
+    @property
+    def fingerprint(self) -> str:
+        parts = [self.general.fingerprint()]
+        if self.expert is not None:
+            parts.append(self.expert.fingerprint())
+        return "-".join(parts)
+
+
+def load_offline_data(
+    name: str,
+    *,
+    with_expert: bool = True,
+    download: bool = True,
+    on_generate: Callable[[str], None] | None = None,
+) -> OfflineData:
+    """Load the general (and expert) data of a short name or Minari id as flat arrays.
+
+    Local datasets are read first. A missing scripted dataset is generated (and `on_generate`
+    is told); a missing remote one is downloaded through Minari when the network allows.
+    """
+    spec = resolve(name)
+    general_ds = open_dataset(spec.general_id, spec, download=download, on_generate=on_generate)
+    expert_ds = None
+    if with_expert and spec.expert_id is not None:
+        expert_ds = open_dataset(spec.expert_id, spec, download=download, on_generate=on_generate)
+
+    layout = ObservationLayout.for_space(general_ds.observation_space, spec.obs_keys)
+    action_space = general_ds.action_space
+    if not isinstance(action_space, spaces.Box):
+        raise DatasetError(
+            f"Dataset '{spec.general_id}' has {type(action_space).__name__} actions; skills are "
+            "sequences of continuous (Box) actions."
+        )
+    if expert_ds is not None:
+        _check_compatible(spec, general_ds, expert_ds, layout)
+
+    env_id, env_kwargs = _env_of(general_ds, spec)
+    general = read_episodes(general_ds, layout)
+    expert = read_episodes(expert_ds, layout) if expert_ds is not None else None
+    arrays = [general.observations] + ([expert.observations] if expert is not None else [])
+    return OfflineData(
+        spec=replace(spec, env_id=env_id, obs_keys=layout.keys),
+        layout=layout,
+        env_id=env_id,
+        env_kwargs=env_kwargs,
+        observation_space=general_ds.observation_space,
+        action_space=action_space,
+        general=general,
+        expert=expert,
+        stats=NormStats.of(*arrays),
+    )
+
+
+def read_episodes(dataset: minari.MinariDataset, layout: ObservationLayout) -> Episodes:
+    """Read every episode of a Minari dataset through Minari's storage, flattened."""
+    observations, actions, lengths = [], [], []
+    for episode in dataset.iterate_episodes():
+        acts = np.asarray(episode.actions, dtype=np.float32)
+        actions.append(acts.reshape(len(acts), -1))
+        observations.append(layout.flatten(episode.observations).reshape(len(acts) + 1, -1))
+        lengths.append(len(acts))
+    return Episodes(
+        observations=np.ascontiguousarray(np.concatenate(observations)),
+        actions=np.ascontiguousarray(np.concatenate(actions)),
+        lengths=np.asarray(lengths, dtype=np.int64),
+    )
+
+
+def open_dataset(
+    dataset_id: str,
+    spec: DatasetSpec,
+    *,
+    download: bool = True,
+    on_generate: Callable[[str], None] | None = None,
+) -> minari.MinariDataset:
+    """Open a local Minari dataset, generating or downloading it first when it is missing."""
+    if not dataset_exists(dataset_id):
+        if spec.generator is not None:
+            from skillplan.envs.generate import generate_dataset
+
+            if on_generate is not None:
+                on_generate(spec.name)
+            generate_dataset(spec.name)
+        elif download and _is_remote(dataset_id):
+            _download(dataset_id, spec)
+        else:
+            raise DatasetError(
+                f"Dataset '{dataset_id}' is not in the local Minari root "
+                f"({os.environ.get('MINARI_DATASETS_PATH', '~/.minari/datasets')})."
+                + _instead(spec)
+            )
+    try:
+        return minari.load_dataset(dataset_id)
+    except Exception as exc:  # a half-copied or foreign folder under the id
+        raise DatasetError(
+            f"Dataset '{dataset_id}' exists locally but can't be read by Minari ({exc}). "
+            "Delete it and write it again."
+        ) from exc
+
+
+def _is_remote(dataset_id: str) -> bool:
+    return not dataset_id.startswith("skillplan/")
+
+
+def _instead(spec: DatasetSpec) -> str:
+    if spec.scripted_equivalent:
+        return (
+            f" Run `skillplan datasets generate {spec.scripted_equivalent}` and use "
+            f"--dataset {spec.scripted_equivalent}, the offline equivalent, instead."
+        )
+    return " Copy it into the Minari root, or import a D4RL file with `skillplan datasets import-d4rl`."
+
+
+def _network_reachable(url: str, timeout: float = NETWORK_PROBE_SECONDS) -> bool:
+    """Whether a TCP connection to the host of `url` opens within `timeout` (DNS included)."""
+    parsed = urlparse(url)
+    host, port = parsed.hostname, parsed.port or (443 if parsed.scheme == "https" else 80)
+    result: list[bool] = []
+
+    def probe() -> None:
+        try:
+            socket.create_connection((host, port), timeout=timeout).close()
+            result.append(True)
+        except OSError:
+            result.append(False)
+
+    thread = threading.Thread(target=probe, daemon=True)
+    thread.start()
+    thread.join(timeout)
+    return bool(result and result[0])
+
+
+def _download(dataset_id: str, spec: DatasetSpec) -> None:
+    """Download through Minari, failing fast with a clear message when offline."""
+    try:
+        from huggingface_hub import constants
+    except ImportError:  # pragma: no cover - minari[hf] is a dependency
+        raise DatasetError(
+            f"Dataset '{dataset_id}' is not local and downloading needs `minari[hf]`."
+            + _instead(spec)
+        ) from None
+    offline = constants.HF_HUB_OFFLINE or not _network_reachable(constants.ENDPOINT)
+    if offline:
+        raise DatasetError(
+            f"Dataset '{dataset_id}' is not in the local Minari root and can't be downloaded: "
+            "the dataset server is unreachable from this machine (no network, or offline mode)."
+            + _instead(spec)
+        )
+    try:
+        minari.download_dataset(dataset_id)
+    except Exception as exc:
+        raise DatasetError(f"Downloading dataset '{dataset_id}' failed: {exc}." + _instead(spec)) from exc
+
+
+def _env_of(dataset: minari.MinariDataset, spec: DatasetSpec) -> tuple[str, dict]:
+    """The env id and kwargs recorded in the dataset's metadata, else the catalog's env id."""
+    env_spec = dataset.spec.env_spec
+    if env_spec is not None:
+        kwargs = dict(env_spec.kwargs)
+        if env_spec.max_episode_steps is not None:
+            kwargs["max_episode_steps"] = env_spec.max_episode_steps
+        return env_spec.id, kwargs
+    return spec.env_id, {}
+
+
+def _check_compatible(
+    spec: DatasetSpec,
+    general: minari.MinariDataset,
+    expert: minari.MinariDataset,
+    layout: ObservationLayout,
+) -> None:
+    expert_layout = ObservationLayout.for_space(expert.observation_space, spec.obs_keys)
+    g_act, e_act = general.action_space.shape, expert.action_space.shape
+    if layout.dim != expert_layout.dim or g_act != e_act:
+        raise DatasetError(
+            f"Expert data '{spec.expert_id}' does not match general data '{spec.general_id}': "
+            f"flat observations {expert_layout.dim} vs {layout.dim}, actions {e_act} vs {g_act}. "
+            "Both datasets must come from the same environment."
+        )
