@@ -14,7 +14,8 @@ from skillplan.data.catalog import CATALOG, resolve
 from skillplan.data.writing import dataset_dir, dataset_exists, datasets_root
 
 datasets_app = typer.Typer(help="List, inspect, generate and import offline datasets.", no_args_is_help=True)
-console = Console()
+# Tables stay readable when piped (rich falls back to 80 columns off a terminal).
+console = Console(width=None if Console().is_terminal else 120)
 
 
 def progress_bar() -> Progress:
@@ -41,7 +42,7 @@ def list_datasets() -> None:
     table = Table(title=f"Datasets (local Minari root: {datasets_root()})")
     for col in ("name", "role", "Minari id", "local", "steps", "episodes"):
         numeric = col in ("steps", "episodes")
-        table.add_column(col, justify="right" if numeric else "left", no_wrap=col != "role")
+        table.add_column(col, justify="right" if numeric else "left", no_wrap=True)
     for spec in CATALOG.values():
         for role, dataset_id in (("general", spec.general_id), ("expert", spec.expert_id)):
             if role == "expert" and dataset_id is None:
@@ -83,7 +84,9 @@ def info(name: str = typer.Argument(..., help="A short name (see `datasets list`
 @datasets_app.command("generate")
 def generate(
     name: str = typer.Argument(..., help="kitchen-scripted or pointmaze-scripted."),
-    episodes: int = typer.Option(None, "--episodes", "-n", help="General episodes; expert gets 10% of them. Default: the demonstrator's."),
+    episodes: int = typer.Option(
+        None, "--episodes", "-n", help="General episodes (expert: 10% as many). Default: demonstrator's."
+    ),
     seed: int = typer.Option(0, "--seed", help="Seed; the same seed gives the same data."),
     workers: int = typer.Option(2, "--workers", "-w", help="Worker processes (one per core)."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace the datasets if they exist."),

@@ -59,7 +59,8 @@ class ObservationLayout:
         """One observation (dim,) or a stack of them (T, dim), as contiguous float32."""
         if not self.keys:
             arr = np.asarray(obs, dtype=np.float32)
-            return np.ascontiguousarray(arr.reshape(self.dim) if arr.size == self.dim else arr.reshape(-1, self.dim))
+            flat = arr.reshape(self.dim) if arr.size == self.dim else arr.reshape(-1, self.dim)
+            return np.ascontiguousarray(flat)
         parts = [np.asarray(obs[k], dtype=np.float32) for k in self.keys]
         return np.ascontiguousarray(np.concatenate(parts, axis=-1))
 

@@ -118,16 +118,20 @@ class OfflineData:
 def load_offline_data(
     name: str,
     *,
+    expert_id: str | None = None,
     with_expert: bool = True,
     download: bool = True,
     on_generate: Callable[[str], None] | None = None,
 ) -> OfflineData:
     """Load the general (and expert) data of a short name or Minari id as flat arrays.
 
+    `expert_id` overrides (or, for a plain Minari id, supplies) the expert dataset.
     Local datasets are read first. A missing scripted dataset is generated (and `on_generate`
     is told); a missing remote one is downloaded through Minari when the network allows.
     """
     spec = resolve(name)
+    if expert_id is not None:
+        spec = replace(spec, expert_id=expert_id)
     general_ds = open_dataset(spec.general_id, spec, download=download, on_generate=on_generate)
     expert_ds = None
     if with_expert and spec.expert_id is not None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+import warnings
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -71,7 +72,9 @@ def write_dataset(
         raise DatasetError(f"No episodes to write for dataset '{dataset_id}'.")
     staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=root))
     try:
-        with _minari_root(staging):
+        with _minari_root(staging), warnings.catch_warnings():
+            # Minari nags about optional metadata (author, permalink, eval env); not actionable here.
+            warnings.filterwarnings("ignore", category=UserWarning, module="minari")
             minari.create_dataset_from_buffers(
                 dataset_id,
                 list(episodes),
