@@ -53,7 +53,8 @@ def tiny_episodes(
             states.append((states[-1] + 0.1 * a @ mix).astype(np.float32))
         obs = np.stack(states)
         if dict_obs:
-            obs = {"observation": obs, "achieved_goal": obs[:, :2].copy(), "desired_goal": np.zeros_like(obs[:, :2])}
+            goal = np.zeros_like(obs[:, :2])
+            obs = {"observation": obs, "achieved_goal": obs[:, :2].copy(), "desired_goal": goal}
         truncations = np.zeros(T, dtype=bool)
         truncations[-1] = True
         episodes.append(EpisodeBuffer(
