@@ -1,0 +1,25 @@
+# Two commands on a fresh machine with Python 3.11:  `make setup`  and  `make test`.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+# The main job `make setup` ends with; override e.g. `make setup MAIN="skillplan datasets list"`.
+MAIN ?= skillplan pretrain --dataset kitchen-scripted --out runs/kitchen-scripted
+
+.PHONY: setup test lint
+
+setup: $(VENV)/.installed
+	$(BIN)/$(MAIN)
+
+test: $(VENV)/.installed
+	$(BIN)/python -m pytest -n 2 -q
+
+lint: $(VENV)/.installed
+	$(BIN)/ruff check .
+
+# torch==2.13.0 (CPU build) first: a looser requirement would pull several GB of CUDA wheels.
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet torch==2.13.0
+	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	touch $@

@@ -1,0 +1,52 @@
+"""`skillplan datasets ...` and the CLI's error contract: one paragraph, non-zero exit, no traceback."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+from typer.testing import CliRunner
+
+from skillplan.cli.main import app
+
+
+def skillplan(*args: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "COLUMNS": "200"}
+    return subprocess.run([sys.executable, "-m", "skillplan.cli.main", *args],
+                          capture_output=True, text=True, env=env, timeout=120)
+
+
+def test_help_explains_the_commands():
+    result = skillplan("--help")
+    assert result.returncode == 0 and "datasets" in result.stdout
+    result = skillplan("datasets", "--help")
+    for command in ("list", "info", "generate", "import-d4rl"):
+        assert command in result.stdout
+
+
+def test_list_shows_local_counts(make_dataset):
+    result = CliRunner().invoke(app, ["datasets", "list"])
+    assert result.exit_code == 0
+    assert "D4RL/kitchen/mixed-v2" in result.output and "kitchen-scripted" in result.output
+    make_dataset("someone/toy/data-v0", n_episodes=4, length=25)
+    result = CliRunner().invoke(app, ["datasets", "info", "someone/toy/data-v0"])
+    assert result.exit_code == 0, result.output
+    assert "100" in result.output and "yes" in result.output  # 4 × 25 steps, local
+
+
+def test_unknown_name_is_one_paragraph_and_exit_2():
+    result = skillplan("datasets", "info", "kitchn")
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    assert "Unknown dataset 'kitchn'" in result.stderr and "pointmaze-scripted" in result.stderr
+
+
+def test_debug_shows_the_traceback():
+    result = skillplan("--debug", "datasets", "info", "kitchn")
+    assert result.returncode != 0 and "Traceback" in result.stderr
+
+
+def test_generate_rejects_unknown_generator():
+    result = skillplan("datasets", "generate", "kitchen")
+    assert result.returncode == 2 and "kitchen-scripted" in result.stderr
