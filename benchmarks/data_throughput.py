@@ -52,15 +52,20 @@ def write_kitchen_shaped(dataset_id: str, steps: int, episodes: int) -> None:
 
 
 def measure_load(name: str) -> dict:
-    """Load in a fresh process so time and peak memory are the loader's alone."""
+    """Load in a fresh process: time, and peak RSS over the RSS just before loading.
+
+    The peak is the process's high-water mark, so import transients can only inflate it.
+    """
     code = (
         "import resource, time, sys, json\n"
         "from skillplan.data import load_offline_data\n"
-        "base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
+        "base = int(open('/proc/self/statm').read().split()[1]) * resource.getpagesize() / 1024\n"
         "t = time.perf_counter(); d = load_offline_data(sys.argv[1]); dt = time.perf_counter() - t\n"
         "peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
         "n = d.general.n_steps + (d.expert.n_steps if d.expert is not None else 0)\n"
-        "print(json.dumps({'load_s': dt, 'peak_rss_increase_mb': (peak - base) / 1024, 'steps': n}))\n"
+        "arrays = sum(e.observations.nbytes + e.actions.nbytes for e in (d.general, d.expert) if e)\n"
+        "print(json.dumps({'load_s': dt, 'peak_rss_increase_mb': (peak - base) / 1024, 'steps': n,\n"
+        "                  'array_mb': arrays / 2**20}))\n"
     )
     out = subprocess.run([sys.executable, "-c", code, name], capture_output=True, text=True, check=True)
     return json.loads(out.stdout.strip().splitlines()[-1])

@@ -77,6 +77,7 @@ class Arm:
         self.low = np.maximum(self.model.jnt_range[:7, 0], bounds[:, 0]) + 0.03
         self.high = np.minimum(self.model.jnt_range[:7, 1], bounds[:, 1]) - 0.03
         self.max_speed, self.max_turn = max_speed, max_turn
+        self.null_gain = 0.05
         self._jacp = np.zeros((3, self.model.nv))
         self._jacr = np.zeros((3, self.model.nv))
         self._integral = np.zeros(3)
@@ -121,7 +122,7 @@ class Arm:
         for _ in range(3):
             j = jac * free
             inv = j.T @ np.linalg.inv(j @ j.T + 0.05**2 * np.eye(6))
-            dq = inv @ twist + (np.eye(7) - inv @ j) @ (0.05 * (self.home - q)) * free
+            dq = inv @ twist + (np.eye(7) - inv @ j) @ (self.null_gain * (self.home - q)) * free
             blocked = ((q + dq < self.low) & (dq < 0)) | ((q + dq > self.high) & (dq > 0))
             if not blocked.any():
                 break
