@@ -7,23 +7,15 @@ from pathlib import Path
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
 from skillplan.data.catalog import CATALOG, resolve
 from skillplan.data.writing import dataset_dir, dataset_exists, datasets_root
+from skillplan.progress import progress_bar
 
 datasets_app = typer.Typer(help="List, inspect, generate and import offline datasets.", no_args_is_help=True)
 # Tables stay readable when piped (rich falls back to 80 columns off a terminal).
 console = Console(width=None if Console().is_terminal else 120)
-
-
-def progress_bar() -> Progress:
-    """The progress bar used for long dataset work."""
-    return Progress(
-        TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-        TimeRemainingColumn(), console=console,
-    )
 
 
 def _local_counts(dataset_id: str | None) -> tuple[str, str, str]:
@@ -96,7 +88,7 @@ def generate(
 
     demonstrator(name)  # an unknown name fails before any work
     counts = None if episodes is None else {"general": episodes, "expert": max(1, episodes // 10)}
-    with progress_bar() as progress:
+    with progress_bar(console) as progress:
         paths = generate_dataset(
             name, episodes=counts, seed=seed, workers=workers, overwrite=overwrite, progress=progress
         )

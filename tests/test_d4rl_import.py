@@ -42,7 +42,8 @@ def test_split_episodes_at_terminals_and_timeouts():
 def test_import_d4rl_cli_writes_a_loadable_minari_dataset(tmp_path):
     path = tmp_path / "kitchen_mixed-v0.hdf5"
     write_d4rl_file(path, terminal_last=True)
-    result = CliRunner().invoke(app, ["datasets", "import-d4rl", str(path), "--name", "d4rl/kitchen-mixed-v0"])
+    args = ["datasets", "import-d4rl", str(path), "--name", "d4rl/kitchen-mixed-v0"]
+    result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
     dataset = minari.load_dataset("d4rl/kitchen-mixed-v0")
     assert dataset.total_episodes == 3

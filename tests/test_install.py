@@ -46,7 +46,7 @@ def test_franka_kitchen_resets_and_steps():
     obs, _ = env.reset(seed=0)
     assert obs["observation"].shape == (59,)
     for _ in range(5):
-        obs, reward, terminated, truncated, info = env.step(np.zeros(9, dtype=np.float32))
+        obs, _, _, _, info = env.step(np.zeros(9, dtype=np.float32))
     assert np.isfinite(obs["observation"]).all() and "episode_task_completions" in info
     env.close()
 

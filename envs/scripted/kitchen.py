@@ -55,6 +55,7 @@ class Target:
     pos: np.ndarray
     rot: np.ndarray
     grip: float = OPEN
+    joints: np.ndarray | None = None  # if set, move in joint space to this arm posture instead
 
 
 class Arm:
@@ -97,6 +98,17 @@ class Arm:
 
     def action(self, target: Target, q_obs: np.ndarray) -> np.ndarray:
         """The env action moving toward `target` for one step, given the observed robot qpos."""
+        q = self.data.qpos[:7]
+        if target.joints is None:
+            dq = self._cartesian_step(target)
+        else:
+            dq = np.clip(target.joints - q, -0.1, 0.1)
+        want = np.empty(9)
+        want[:7] = q + self.data.qfrc_bias[:7] / self.kp + dq / self.follow
+        want[7:] = target.grip
+        return np.clip((want - q_obs[:9]) / ACTION_SCALE, -1.0, 1.0)
+
+    def _cartesian_step(self, target: Target) -> np.ndarray:
         dp = target.pos - self.pos
         dist = np.linalg.norm(dp)
         if dist < 0.03:  # integral term: contact forces and residual sag
@@ -109,12 +121,7 @@ class Arm:
             dr *= self.max_turn / turn
         mujoco.mj_jacSite(self.model, self.data, self._jacp, self._jacr, self.site)
         jac = np.vstack([self._jacp[:, :7], self._jacr[:, :7]])
-        q = self.data.qpos[:7]
-        dq = self._solve(jac, np.concatenate([dp + self._integral, dr]), q)
-        want = np.empty(9)
-        want[:7] = q + self.data.qfrc_bias[:7] / self.kp + dq / self.follow
-        want[7:] = target.grip
-        return np.clip((want - q_obs[:9]) / ACTION_SCALE, -1.0, 1.0)
+        return self._solve(jac, np.concatenate([dp + self._integral, dr]), self.data.qpos[:7])
 
     def _solve(self, jac: np.ndarray, twist: np.ndarray, q: np.ndarray) -> np.ndarray:
         """Joint step for a twist, freezing joints the step would push past their limits."""
@@ -183,6 +190,32 @@ def _turn(
         stalled = stalled + 1 if angle * sign < best + 0.005 else 0
         best = max(best, angle * sign)
         yield target(angle)
+
+
+# Arm postures (joints 1-7) at each primitive's pre-grasp pose, reached from the reset pose by
+# the Cartesian controller. Moving there in joint space first makes a primitive behave the same
+# whatever the arm did before, and they double as the controller's null-space posture.
+POSTURES = {
+    "microwave": (-1.01, -1.74, 1.99, -1.64, -1.04, 1.15, 2.85),
+    "kettle": (-0.26, -0.68, 1.29, -3.00, -0.51, 1.63, 0.01),
+    "bottom burner": (-0.95, -1.26, 1.38, -2.66, 0.04, 2.07, 1.17),
+    "top burner": (-0.78, -1.07, 1.12, -2.59, -0.01, 1.93, 0.92),
+    "light switch": (-0.93, -1.20, 1.34, -2.47, 0.06, 1.91, 1.08),
+    "slide cabinet": (-0.27, -0.62, 0.34, -2.16, -0.20, 1.55, 0.39),
+    "hinge cabinet": (-1.17, -0.87, 1.33, -1.28, -0.04, 0.94, 0.87),
+}
+
+
+def _stage(s: Scene, task: str, max_steps: int = 40) -> Iterator[Target]:
+    """Back off, then move in joint space to the task's posture (see POSTURES)."""
+    yield from _back_off(s)
+    posture = np.array(POSTURES[task])
+    s.arm.home = posture
+    target = Target(s.arm.pos, s.arm.rot, OPEN, joints=posture)
+    for _ in range(max_steps):
+        if np.abs(s.data.qpos[:7] - posture).max() < 0.05:
+            return
+        yield target
 
 
 def _back_off(s: Scene, distance: float = 0.12, lift: float = 0.0) -> Iterator[Target]:

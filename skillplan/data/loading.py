@@ -132,7 +132,7 @@ def load_offline_data(
 
     `expert_id` overrides (or, for a plain Minari id, supplies) the expert dataset.
     Local datasets are read first. A missing scripted dataset is generated (and `on_generate`
-    is told); a missing remote one is downloaded through Minari when the network allows.
+    gets a message saying so); a missing remote one is downloaded through Minari when the network allows.
     """
     spec = resolve(name)
     if expert_id is not None:
@@ -219,10 +219,14 @@ def open_dataset(
     if not dataset_exists(dataset_id):
         if spec.generator is not None:
             from skillplan.envs.generate import generate_dataset
+            from skillplan.progress import progress_bar
 
+            kind = "general" if dataset_id == spec.general_id else "expert"
             if on_generate is not None:
-                on_generate(spec.name)
-            generate_dataset(spec.name)
+                on_generate(f"Dataset '{dataset_id}' is missing: generating it with the scripted "
+                            f"{spec.generator} demonstrator (`skillplan datasets generate {spec.name}`).")
+            with progress_bar() as progress:
+                generate_dataset(spec.generator, kinds=(kind,), progress=progress)
         elif download and _is_remote(dataset_id):
             _download(dataset_id, spec)
         else:
