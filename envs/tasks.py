@@ -1,0 +1,131 @@
+"""Task wrappers on the low-level envs: the downstream rewards, termination and success info.
+
+They serve both the skill environments and the flat baselines, so both see the same task.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+from gymnasium.utils import RecordConstructorArgs
+
+from skillplan.envs.base import make_base_env
+from skillplan.errors import SkillplanError
+
+KITCHEN_SUBTASKS = ("microwave", "kettle", "bottom burner", "top burner", "light switch",
+                    "slide cabinet", "hinge cabinet")
+KITCHEN_TASK = ("microwave", "kettle", "bottom burner", "light switch")
+KITCHEN_MISALIGNED_TASK = ("microwave", "light switch", "slide cabinet", "hinge cabinet")
+KITCHEN_SUCCESS_DISTANCE = 0.3  # FrankaKitchen-v1's own completion threshold
+KITCHEN_EVAL_STEPS = 280
+
+
+def check_subtasks(tasks: Sequence[str]) -> tuple[str, ...]:
+    """The tasks as a tuple, or an error that lists the seven valid names."""
+    unknown = [t for t in tasks if t not in KITCHEN_SUBTASKS]
+    if unknown or not tasks:
+        raise SkillplanError(
+            f"Unknown kitchen subtask(s) {unknown or '(none given)'}. The seven subtasks are: "
+            + ", ".join(KITCHEN_SUBTASKS) + "."
+        )
+    if len(set(tasks)) != len(tasks):
+        raise SkillplanError(f"Kitchen subtasks repeat in {list(tasks)}; give each at most once.")
+    return tuple(tasks)
+
+
+class KitchenTask(gym.Wrapper, RecordConstructorArgs):
+    """Rewards +1 per target subtask completed, in order when `enforce_order` (SPiRL/SkiMo's eval).
+
+    Completion is judged from the state, as FrankaKitchen does (goal distance < 0.3). With the
+    order enforced, a subtask done out of order pays only once every earlier one is done and it
+    is still in its goal state. Terminates when all are done. `info` carries
+    `subtasks_completed` (count) and `success` (all done).
+    """
+
+    def __init__(self, env: gym.Env, tasks: Sequence[str] = KITCHEN_TASK, enforce_order: bool = True):
+        RecordConstructorArgs.__init__(self, tasks=list(tasks), enforce_order=enforce_order)
+        gym.Wrapper.__init__(self, env)
+        self.tasks = check_subtasks(tasks)
+        self.enforce_order = enforce_order
+        self._done: list[str] = []
+
+    def reset(self, **kwargs) -> tuple[dict, dict[str, Any]]:
+        obs, info = self.env.reset(**kwargs)
+        self._done = []
+        return _copy_obs(obs), self._info(info)
+
+    def step(self, action) -> tuple[dict, float, bool, bool, dict[str, Any]]:
+        obs, _, terminated, truncated, info = self.env.step(action)
+        before = len(self._done)
+        for task in self._pending():
+            if self._reached(obs, task):
+                self._done.append(task)
+            elif self.enforce_order:
+                break
+        reward = float(len(self._done) - before)
+        success = len(self._done) == len(self.tasks)
+        return _copy_obs(obs), reward, terminated or success, truncated, self._info(info)
+
+    def _pending(self) -> list[str]:
+        return [t for t in self.tasks if t not in self._done]
+
+    @staticmethod
+    def _reached(obs: dict, task: str) -> bool:
+        distance = np.linalg.norm(obs["achieved_goal"][task] - obs["desired_goal"][task])
+        return bool(distance < KITCHEN_SUCCESS_DISTANCE)
+
+    def _info(self, info: dict) -> dict[str, Any]:
+        return {**info, "subtasks_completed": len(self._done), "success": len(self._done) == len(self.tasks)}
+
+
+def _copy_obs(obs: dict) -> dict:
+    """FrankaKitchen reuses its goal dicts between steps; hand out copies."""
+    return {k: ({t: np.array(g) for t, g in v.items()} if isinstance(v, dict) else np.array(v))
+            for k, v in obs.items()}
+
+
+def make_kitchen_task(
+    tasks: Sequence[str] = KITCHEN_TASK,
+    enforce_order: bool = True,
+    max_episode_steps: int = KITCHEN_EVAL_STEPS,
+    render_mode: str | None = None,
+) -> KitchenTask:
+    """FrankaKitchen-v1 with all seven subtasks observed, wrapped in the downstream task."""
+    env = make_base_env(
+        "FrankaKitchen-v1", tasks_to_complete=list(KITCHEN_SUBTASKS), terminate_on_tasks_completed=False,
+        max_episode_steps=max_episode_steps, render_mode=render_mode,
+    )
+    return KitchenTask(env, tasks, enforce_order)
+
+
+class MazeTask(gym.Wrapper, RecordConstructorArgs):
+    """PointMaze with a fixed start and goal cell (the scripted expert's), sparse reward.
+
+    `info` carries `success`; the episode terminates on it (`continuing_task=False`).
+    """
+
+    def __init__(self, env: gym.Env, start_cell: Sequence[int], goal_cell: Sequence[int]):
+        RecordConstructorArgs.__init__(self, start_cell=list(start_cell), goal_cell=list(goal_cell))
+        gym.Wrapper.__init__(self, env)
+        self.start_cell, self.goal_cell = np.array(start_cell), np.array(goal_cell)
+
+    def reset(self, *, seed: int | None = None, options: dict | None = None) -> tuple[dict, dict]:
+        options = {"reset_cell": self.start_cell, "goal_cell": self.goal_cell, **(options or {})}
+        obs, info = self.env.reset(seed=seed, options=options)
+        return obs, {**info, "success": bool(info.get("success", False))}
+
+    def step(self, action) -> tuple[dict, float, bool, bool, dict]:
+        obs, reward, terminated, truncated, info = self.env.step(action)
+        return obs, float(reward), terminated, truncated, {**info, "success": bool(info["success"])}
+
+
+def make_maze_task(max_episode_steps: int = 800, render_mode: str | None = None) -> MazeTask:
+    """PointMaze_Large-v3 from the scripted expert data's start to its goal, ending on success."""
+    from skillplan.envs.scripted.pointmaze import EXPERT_GOAL_CELL, EXPERT_START_CELL
+
+    env = make_base_env("PointMaze_Large-v3", continuing_task=False, reward_type="sparse",
+                        max_episode_steps=max_episode_steps, render_mode=render_mode)
+    return MazeTask(env, EXPERT_START_CELL, EXPERT_GOAL_CELL)
