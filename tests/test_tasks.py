@@ -48,7 +48,7 @@ def test_kitchen_terminates_with_success_when_all_done():
     env.reset(seed=0)
     put_in_goal_state(env, "microwave")
     put_in_goal_state(env, "light switch")
-    _, reward, terminated, truncated, info = still(env)
+    _, reward, terminated, _, info = still(env)
     assert reward == 2.0 and terminated and info["success"]
 
 

@@ -99,10 +99,10 @@ class Arm:
     def action(self, target: Target, q_obs: np.ndarray) -> np.ndarray:
         """The env action moving toward `target` for one step, given the observed robot qpos."""
         q = self.data.qpos[:7]
-        if target.joints is None:
-            dq = self._cartesian_step(target)
-        else:
+        if target.joints is not None:
             dq = np.clip(target.joints - q, -0.1, 0.1)
+        else:
+            dq = self._cartesian_step(target)
         want = np.empty(9)
         want[:7] = q + self.data.qfrc_bias[:7] / self.kp + dq / self.follow
         want[7:] = target.grip
@@ -192,6 +192,14 @@ def _turn(
         yield target(angle)
 
 
+def _back_off(s: Scene, distance: float = 0.12) -> Iterator[Target]:
+    """Open the fingers, then withdraw along the gripper's approach axis."""
+    here = Target(s.arm.pos.copy(), s.arm.rot.copy(), OPEN)
+    yield from _hold(here, 3)
+    away = here.pos - distance * here.rot[:, 2]
+    yield from _reach(s, Target(away, here.rot, OPEN), tol=0.03, max_steps=20)
+
+
 # Arm postures (joints 1-7) at each primitive's pre-grasp pose, reached from the reset pose by
 # the Cartesian controller. Moving there in joint space first makes a primitive behave the same
 # whatever the arm did before, and they double as the controller's null-space posture.
@@ -207,70 +215,76 @@ POSTURES = {
 
 
 def _stage(s: Scene, task: str, max_steps: int = 40) -> Iterator[Target]:
-    """Back off, then move in joint space to the task's posture (see POSTURES)."""
-    yield from _back_off(s)
+    """Move in joint space to the task's posture (see POSTURES), fingers open."""
     posture = np.array(POSTURES[task])
     s.arm.home = posture
     target = Target(s.arm.pos, s.arm.rot, OPEN, joints=posture)
     for _ in range(max_steps):
-        if np.abs(s.data.qpos[:7] - posture).max() < 0.05:
+        if np.abs(s.data.qpos[:7] - posture).max() < 0.08:
             return
         yield target
 
 
-def _back_off(s: Scene, distance: float = 0.12, lift: float = 0.0) -> Iterator[Target]:
-    """Open the fingers, then withdraw along the gripper's approach axis (and up)."""
-    here = Target(s.arm.pos.copy(), s.arm.rot.copy(), OPEN)
-    yield from _hold(here, 3)
-    away = here.pos - distance * here.rot[:, 2] + [0.0, 0.0, lift]
-    yield from _reach(s, Target(away, here.rot, OPEN), tol=0.03, max_steps=20)
-
-
-def _microwave(s: Scene) -> Iterator[Target]:
-    """Grip the handle and swing it around the door hinge."""
-    hinge, door_rot = s.body("microdoorroot")
-    handle_local = door_rot.T @ (s.site("microhandle_site") - hinge)
-    closed = yaw(-s.joint("microwave")) @ door_rot
-
-    def at(angle: float, standoff: float, grip: float) -> Target:
-        # The gripper turns only half as far as the door: square to an open door is out of reach.
-        approach = yaw(angle / 2) @ closed[:, 1]
-        pos = hinge + yaw(angle) @ closed @ handle_local - standoff * approach
-        return Target(pos, frame(approach, np.array([0.0, 0.0, 1.0])), grip)
-
-    yield from _back_off(s)
-    angle = s.joint("microwave")
-    yield from _reach(s, at(angle, 0.12, OPEN), tol=0.02, max_steps=80)
-    yield from _reach(s, at(angle, 0.0, OPEN), tol=0.008)
-    yield from _hold(at(angle, 0.0, CLOSED), 4)
-    yield from _turn(lambda: s.joint("microwave"), -0.8, lambda a: at(a - 0.06, 0.0, CLOSED))
-    yield from _back_off(s)
-
-
-FORWARD = frame(np.array([0.0, 1.0, 0.0]), np.array([0.0, 0.0, 1.0]))  # gripper level, facing +y
-
-
-def _grasp(s: Scene, target: Target, standoff: float = 0.12) -> Iterator[Target]:
-    """Back off from wherever the arm is, line up `standoff` short of `target`, go in, close."""
-    yield from _back_off(s)
+def _grasp(s: Scene, task: str, target: Target, standoff: float = 0.12) -> Iterator[Target]:
+    """Stage, line up `standoff` short of `target` along its approach axis, go in, close."""
+    yield from _stage(s, task)
     approach = target.rot[:, 2]
     yield from _reach(s, Target(target.pos - standoff * approach, target.rot), 0.02, 80)
     yield from _reach(s, Target(target.pos, target.rot), tol=0.008)
     yield from _hold(Target(target.pos, target.rot, CLOSED), 4)
 
 
-def _knob(knob: str, joint: str) -> Primitive:
+UP = np.array([0.0, 0.0, 1.0])
+FORWARD = frame(np.array([0.0, 1.0, 0.0]), UP)  # gripper level, facing +y, fingers along x
+
+
+def _swing(
+    s: Scene, task: str, door: str, joint: str, handle: str, goal: float
+) -> Iterator[Target]:
+    """Grip a door handle and swing it around the door's hinge to angle `goal`.
+
+    The gripper yaws only half as far as the door: square to a wide-open door is out of reach,
+    and the vertical handle bar lets the fingers turn about it.
+    """
+    hinge, door_rot = s.body(door)
+    closed = yaw(-s.joint(joint)) @ door_rot
+    handle_local = closed.T @ (s.site(handle) - hinge)
+    lead = 0.1 * np.sign(goal)
+
+    def at(angle: float) -> Target:
+        approach = yaw(angle / 2) @ closed[:, 1]
+        pos = hinge + yaw(angle) @ closed @ handle_local
+        return Target(pos, frame(approach, UP), CLOSED)
+
+    yield from _grasp(s, task, at(s.joint(joint)))
+    yield from _turn(lambda: s.joint(joint), goal, lambda a: at(a + lead))
+    yield from _back_off(s)
+
+
+def _microwave(s: Scene) -> Iterator[Target]:
+    """Swing the microwave door open by its handle."""
+    yield from _swing(s, "microwave", "microdoorroot", "microwave", "microhandle_site", -0.8)
+
+
+def _hinge_cabinet(s: Scene) -> Iterator[Target]:
+    """Swing the hinge cabinet's right door open by its handle (the env's goal moves that one)."""
+    yield from _swing(
+        s, "hinge cabinet", "hingerightdoor", "right_hinge_cabinet", "hinge_site2", 1.5
+    )
+
+
+def _knob(task: str, knob: str, joint: str) -> Primitive:
     """Grip an oven knob's lever and twist the wrist about the knob axis (world +y)."""
 
     def primitive(s: Scene) -> Iterator[Target]:
         centre = s.site(knob) - [0.0, 0.037, 0.0]  # fingertips stop short of the knob plate
 
-        def twisted(angle: float, grip: float) -> Target:
-            up = np.array([-np.sin(angle), 0.0, np.cos(angle)])  # knob angle is negative
-            return Target(centre, frame(np.array([0.0, 1.0, 0.0]), up), grip)
+        def twisted(angle: float) -> Target:
+            up = np.array([-np.sin(angle), 0.0, np.cos(angle)])  # knob angles are negative
+            return Target(centre, frame(np.array([0.0, 1.0, 0.0]), up), CLOSED)
 
-        yield from _grasp(s, twisted(s.joint(joint), CLOSED))
-        yield from _turn(lambda: s.joint(joint), -1.1, lambda a: twisted(a - 0.25, CLOSED))
+        yield from _grasp(s, task, twisted(s.joint(joint)))
+        yield from _turn(lambda: s.joint(joint), -1.1, lambda a: twisted(a - 0.25))
         yield from _back_off(s)
 
     return primitive
@@ -278,10 +292,9 @@ def _knob(knob: str, joint: str) -> Primitive:
 
 def _light_switch(s: Scene) -> Iterator[Target]:
     """Push the switch lever from its right side to the left with closed fingers."""
-    tip = s.site("light_site")
-    start = tip + [0.045, -0.02, 0.0]
-    yield from _back_off(s)
-    yield from _reach(s, Target(start + [0.0, -0.1, 0.0], FORWARD, CLOSED), 0.02, 80)
+    start = s.site("light_site") + [0.045, -0.02, 0.0]
+    yield from _stage(s, "light switch")
+    yield from _reach(s, Target(start - [0.0, 0.1, 0.0], FORWARD, CLOSED), 0.02, 80)
     yield from _reach(s, Target(start, FORWARD, CLOSED), tol=0.01)
     push = Target(start - [0.14, 0.0, 0.0], FORWARD, CLOSED)
     yield from _turn(lambda: s.joint("light_switch"), -0.7, lambda _: push, max_steps=40)
@@ -290,29 +303,12 @@ def _light_switch(s: Scene) -> Iterator[Target]:
 
 def _slide_cabinet(s: Scene) -> Iterator[Target]:
     """Grip the handle and slide the door to the right."""
-    handle = s.site("slide_site")
-    yield from _grasp(s, Target(handle, FORWARD))
+    yield from _grasp(s, "slide cabinet", Target(s.site("slide_site"), FORWARD))
 
     def pull(_: float) -> Target:
         return Target(s.site("slide_site") + [0.05, 0.0, 0.0], FORWARD, CLOSED)
 
     yield from _turn(lambda: s.joint("slide_cabinet"), 0.42, pull)
-    yield from _back_off(s)
-
-
-def _hinge_cabinet(s: Scene) -> Iterator[Target]:
-    """Grip the right door's handle and swing it open around its hinge."""
-    hinge, door_rot = s.body("hingerightdoor")
-    closed = yaw(-s.joint("right_hinge_cabinet")) @ door_rot
-    handle_local = closed.T @ (s.site("hinge_site2") - hinge)
-
-    def at(angle: float, grip: float) -> Target:
-        approach = yaw(angle / 2) @ closed[:, 1]
-        pos = hinge + yaw(angle) @ closed @ handle_local
-        return Target(pos, frame(approach, np.array([0.0, 0.0, 1.0])), grip)
-
-    yield from _grasp(s, at(s.joint("right_hinge_cabinet"), CLOSED))
-    yield from _turn(lambda: s.joint("right_hinge_cabinet"), 1.5, lambda a: at(a + 0.1, CLOSED))
     yield from _back_off(s)
 
 
@@ -323,20 +319,20 @@ def _kettle(s: Scene) -> Iterator[Target]:
     """Grip the top handle from above-front, lift, carry to the back-left burner, put down."""
     tilt = 0.7  # approach pitched forward from vertical: more reach; the handle is a bar along x
     rot = frame(np.array([0.0, np.sin(tilt), -np.cos(tilt)]), np.array([-1.0, 0.0, 0.0]))
-    yield from _grasp(s, Target(s.site("kettle_site"), rot))
+    yield from _grasp(s, "kettle", Target(s.site("kettle_site"), rot))
     yield from _reach(s, Target(s.site("kettle_site") + [0.0, 0.0, 0.07], rot, CLOSED), 0.02, 30)
     offset = s.arm.pos - s.body("kettle")[0]
     above = KETTLE_GOAL + offset + [0.0, 0.0, 0.07]
     yield from _reach(s, Target(above, rot, CLOSED), 0.015, 80)
     yield from _reach(s, Target(above - [0.0, 0.0, 0.065], rot, CLOSED), 0.01, 40)
-    yield from _back_off(s, lift=0.05)
+    yield from _back_off(s)
 
 
 PRIMITIVES: dict[str, Primitive] = {
     "microwave": _microwave,
     "kettle": _kettle,
-    "bottom burner": _knob("knob2_site", "knob_Joint_2"),
-    "top burner": _knob("knob4_site", "knob_Joint_4"),
+    "bottom burner": _knob("bottom burner", "knob2_site", "knob_Joint_2"),
+    "top burner": _knob("top burner", "knob4_site", "knob_Joint_4"),
     "light switch": _light_switch,
     "slide cabinet": _slide_cabinet,
     "hinge cabinet": _hinge_cabinet,
