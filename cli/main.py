@@ -9,6 +9,7 @@ from rich.console import Console
 from rich.panel import Panel
 
 import skillplan
+from skillplan.cli.benchmark import benchmark
 from skillplan.cli.datasets import datasets_app
 from skillplan.errors import SkillplanError
 
@@ -21,6 +22,9 @@ app = typer.Typer(
     rich_markup_mode="rich",
 )
 app.add_typer(datasets_app, name="datasets")
+app.command(
+    "benchmark", context_settings={"allow_extra_args": True, "ignore_unknown_options": True}
+)(benchmark)
 
 err_console = Console(stderr=True)
 _state = {"debug": False}

@@ -50,3 +50,10 @@ def test_debug_shows_the_traceback():
 def test_generate_rejects_unknown_generator():
     result = skillplan("datasets", "generate", "kitchen")
     assert result.returncode == 2 and "kitchen-scripted" in result.stderr
+
+
+def test_benchmark_lists_scripts_and_rejects_unknown_ones():
+    result = CliRunner().invoke(app, ["benchmark"])
+    assert result.exit_code == 0 and "data_throughput" in result.output
+    result = skillplan("benchmark", "nope")
+    assert result.returncode == 2 and "data_throughput" in result.stderr
