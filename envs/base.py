@@ -5,6 +5,10 @@ from __future__ import annotations
 from functools import cache
 
 import gymnasium as gym
+import numpy as np
+from gymnasium.wrappers import DtypeObservation, FilterObservation, FlattenObservation
+
+from skillplan.data.flatten import ObservationLayout
 
 
 @cache
@@ -19,3 +23,10 @@ def make_base_env(env_id: str, **kwargs) -> gym.Env:
     """`gym.make` for an env id recorded in a dataset, with gymnasium-robotics registered."""
     register_robotics()
     return gym.make(env_id, **kwargs)
+
+
+def flatten_observations(env: gym.Env, layout: ObservationLayout) -> gym.Env:
+    """The env with observations flattened exactly as the offline data was (float32 Box)."""
+    if layout.keys:
+        env = FlattenObservation(FilterObservation(env, list(layout.keys)))
+    return DtypeObservation(env, np.float32)

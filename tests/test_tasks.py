@@ -82,3 +82,15 @@ def test_maze_starts_and_ends_at_the_fixed_cells():
     assert tuple(maze.cell_xy_to_rowcol(obs["observation"][:2])) == EXPERT_START_CELL
     assert tuple(maze.cell_xy_to_rowcol(obs["desired_goal"])) == EXPERT_GOAL_CELL
     assert not info["success"]
+
+
+def test_env_side_flattening_matches_the_data_layout():
+    from skillplan.data import ObservationLayout
+    from skillplan.envs.base import flatten_observations
+
+    env = make_maze_task()
+    layout = ObservationLayout.for_space(env.observation_space)
+    raw, _ = env.reset(seed=3)
+    flat, _ = flatten_observations(make_maze_task(), layout).reset(seed=3)
+    assert flat.dtype == np.float32
+    np.testing.assert_allclose(flat, layout.flatten(raw))

@@ -28,8 +28,9 @@ class DatasetSpec:
         return (self.general_id,) if self.expert_id is None else (self.general_id, self.expert_id)
 
 
+# Keys in gymnasium's Dict order (sorted), so `FlattenObservation` on the env agrees with the data.
 KITCHEN_KEYS = ("observation",)
-MAZE_KEYS = ("observation", "desired_goal")
+MAZE_KEYS = ("desired_goal", "observation")
 
 CATALOG: dict[str, DatasetSpec] = {
     spec.name: spec

@@ -13,8 +13,10 @@ from skillplan.errors import DatasetError
 
 @dataclass(frozen=True)
 class ObservationLayout:
-    """Which keys of a (possibly dict) observation make up the flat state, in order.
+    """Which keys of a (possibly dict) observation make up the flat state.
 
+    Keys are kept in gymnasium's `Dict` order (sorted), the order `FilterObservation` +
+    `FlattenObservation` concatenate them in, so env-side flattening matches the data.
     An empty `keys` means the observation is already a flat Box.
     """
 
@@ -28,6 +30,7 @@ class ObservationLayout:
         Inference takes `observation`, plus `desired_goal` when it is a Box (goal-conditioned
         mazes); kitchen's `desired_goal` is a dict of per-task goals and is left out.
         """
+        keys = tuple(sorted(keys))
         if isinstance(space, spaces.Box):
             return cls((), int(np.prod(space.shape)))
         if not isinstance(space, spaces.Dict):
@@ -36,7 +39,7 @@ class ObservationLayout:
                 "reads Box observations or Dict observations whose chosen entries are Boxes."
             )
         if not keys:
-            keys = [k for k in ("observation", "desired_goal") if isinstance(space.get(k), spaces.Box)]
+            keys = tuple(k for k in ("desired_goal", "observation") if isinstance(space.get(k), spaces.Box))
             if not keys:
                 raise DatasetError(
                     f"Can't choose which observation keys to flatten among {list(space.keys())}: "
