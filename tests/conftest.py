@@ -7,12 +7,14 @@ from collections.abc import Callable
 
 import numpy as np
 import pytest
+import torch
 from gymnasium import spaces
 from minari.data_collector import EpisodeBuffer
 
 from skillplan.data.writing import write_dataset
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # tests never touch the network
+torch.set_num_threads(1)  # pytest-xdist runs one worker per core
 
 
 @pytest.fixture(autouse=True)

@@ -1,0 +1,74 @@
+"""Small network blocks the downstream agents share: MLPs, a fused twin critic, a squashed Gaussian."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from itertools import pairwise
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+
+def mlp(in_dim: int, hidden: Sequence[int], out_dim: int) -> nn.Sequential:
+    """Linear → LayerNorm → Mish blocks, then a linear head (TD-MPC2's block)."""
+    layers: list[nn.Module] = []
+    for width in hidden:
+        layers += [nn.Linear(in_dim, width), nn.LayerNorm(width), nn.Mish()]
+        in_dim = width
+    layers.append(nn.Linear(in_dim, out_dim))
+    return nn.Sequential(*layers)
+
+
+class EnsembleLinear(nn.Module):
+    """`n` independent linear layers applied in one batched matmul: input (n, B, in) → (n, B, out)."""
+
+    def __init__(self, n: int, in_dim: int, out_dim: int) -> None:
+        super().__init__()
+        bound = 1 / math.sqrt(in_dim)
+        self.weight = nn.Parameter(torch.empty(n, in_dim, out_dim).uniform_(-bound, bound))
+        self.bias = nn.Parameter(torch.empty(n, 1, out_dim).uniform_(-bound, bound))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.baddbmm(self.bias, x, self.weight)
+
+
+class TwinQ(nn.Module):
+    """Two Q-functions Q(s, a) evaluated together; returns (2, B)."""
+
+    def __init__(self, obs_dim: int, action_dim: int, hidden: Sequence[int]) -> None:
+        super().__init__()
+        dims = [obs_dim + action_dim, *hidden]
+        self.layers = nn.ModuleList(EnsembleLinear(2, i, o) for i, o in pairwise(dims))
+        self.norms = nn.ModuleList(nn.LayerNorm(w, elementwise_affine=False) for w in hidden)
+        self.head = EnsembleLinear(2, dims[-1], 1)
+
+    def forward(self, obs: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
+        x = torch.cat([obs, action], -1).expand(2, -1, -1)
+        for layer, norm in zip(self.layers, self.norms, strict=True):
+            x = F.mish(norm(layer(x)))
+        return self.head(x).squeeze(-1)
+
+
+class SquashedGaussian(nn.Module):
+    """π(a | s): a Gaussian squashed by tanh into [-bound, bound], with its exact log-density."""
+
+    LOG_STD_RANGE = (-5.0, 2.0)
+
+    def __init__(self, obs_dim: int, action_dim: int, hidden: Sequence[int], bound: float) -> None:
+        super().__init__()
+        self.net = mlp(obs_dim, hidden, 2 * action_dim)
+        self.bound = bound
+
+    def forward(self, obs: torch.Tensor, deterministic: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+        """A reparameterised action and its log-probability (summed over dimensions)."""
+        mean, log_std = self.net(obs).chunk(2, -1)
+        log_std = log_std.clamp(*self.LOG_STD_RANGE)
+        noise = torch.zeros_like(mean) if deterministic else torch.randn_like(mean)
+        pre = mean + log_std.exp() * noise
+        action = self.bound * torch.tanh(pre)
+        # log N(pre) − log|d action / d pre|, with log(1 − tanh²x) = 2(log2 − x − softplus(−2x))
+        log_prob = (-0.5 * noise.pow(2) - log_std - 0.5 * math.log(2 * math.pi)).sum(-1)
+        log_prob = log_prob - (2 * (math.log(2) - pre - F.softplus(-2 * pre)) + math.log(self.bound)).sum(-1)
+        return action, log_prob

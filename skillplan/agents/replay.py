@@ -1,0 +1,63 @@
+"""A fixed-size replay buffer of transitions, stored as preallocated tensors."""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+import torch
+
+
+class Batch(NamedTuple):
+    obs: torch.Tensor
+    action: torch.Tensor
+    reward: torch.Tensor
+    next_obs: torch.Tensor
+    terminated: torch.Tensor
+
+
+class ReplayBuffer:
+    """Ring buffer of (obs, action, reward, next_obs, terminated); oldest entries are overwritten.
+
+    `terminated` (not `truncated`) stops bootstrapping: a time-limit cut keeps its value.
+    """
+
+    def __init__(self, obs_dim: int, action_dim: int, capacity: int, seed: int = 0) -> None:
+        self.capacity = capacity
+        self.obs = torch.zeros(capacity, obs_dim)
+        self.action = torch.zeros(capacity, action_dim)
+        self.reward = torch.zeros(capacity)
+        self.next_obs = torch.zeros(capacity, obs_dim)
+        self.terminated = torch.zeros(capacity)
+        self.size = self.cursor = 0
+        self._generator = torch.Generator().manual_seed(seed)
+
+    def add(self, obs: np.ndarray, action: np.ndarray, reward: float, next_obs: np.ndarray,
+            terminated: bool) -> None:
+        i = self.cursor
+        self.obs[i] = torch.as_tensor(obs)
+        self.action[i] = torch.as_tensor(action)
+        self.reward[i] = float(reward)
+        self.next_obs[i] = torch.as_tensor(next_obs)
+        self.terminated[i] = float(terminated)
+        self.cursor = (i + 1) % self.capacity
+        self.size = min(self.size + 1, self.capacity)
+
+    def sample(self, batch_size: int) -> Batch:
+        """A uniform batch drawn with replacement."""
+        idx = torch.randint(self.size, (batch_size,), generator=self._generator)
+        return Batch(*(t.index_select(0, idx) for t in
+                       (self.obs, self.action, self.reward, self.next_obs, self.terminated)))
+
+    def state_dict(self) -> dict[str, torch.Tensor]:
+        """The filled part of the buffer, for checkpoints (safetensors-compatible tensors)."""
+        n = self.size
+        return {"obs": self.obs[:n], "action": self.action[:n], "reward": self.reward[:n],
+                "next_obs": self.next_obs[:n], "terminated": self.terminated[:n],
+                "cursor": torch.tensor([self.cursor])}
+
+    def load_state_dict(self, state: dict[str, torch.Tensor]) -> None:
+        n = len(state["reward"])
+        for name in ("obs", "action", "reward", "next_obs", "terminated"):
+            getattr(self, name)[:n] = state[name]
+        self.size, self.cursor = n, int(state["cursor"][0])

@@ -1,0 +1,103 @@
+"""Soft actor-critic with a pluggable regulariser: entropy (flat SAC) or KL to a skill prior (SSAC).
+
+SSAC (SPiRL, SeRLA) is SAC whose entropy bonus is replaced by −KL(π(z|s) ‖ p(z|s)) in both the
+actor loss and the critic target. Written once: the "divergence" d(s, a) is log π(a|s) for SAC
+and log π(a|s) − log p(a|s) (a one-sample KL estimate) for SSAC, and α is tuned so E[d] → δ.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from collections.abc import Callable
+
+import torch
+from pydantic import BaseModel
+from torch import nn
+
+from skillplan.agents.networks import SquashedGaussian, TwinQ
+from skillplan.agents.replay import Batch
+
+# The prior p(a | s) as (mean, std) of a diagonal Gaussian, for SSAC.
+PriorFn = Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
+
+
+class SACConfig(BaseModel):
+    """SAC hyper-parameters; the defaults follow SPiRL's kitchen SSAC runs where they apply."""
+
+    hidden: tuple[int, ...] = (256, 256)
+    lr: float = 3e-4
+    gamma: float = 0.99
+    tau: float = 0.005
+    batch_size: int = 256
+    init_alpha: float = 0.1
+    auto_alpha: bool = True
+    target_divergence: float | None = None  # δ; None: SAC's entropy target, δ = action dim
+
+
+class SoftActorCritic(nn.Module):
+    """Actor, twin critic, target critic and temperature, with one `update(batch)` step."""
+
+    def __init__(self, obs_dim: int, action_dim: int, bound: float, config: SACConfig,
+                 prior: PriorFn | None = None) -> None:
+        super().__init__()
+        self.config, self.prior = config, prior
+        self.actor = SquashedGaussian(obs_dim, action_dim, config.hidden, bound)
+        self.critic = TwinQ(obs_dim, action_dim, config.hidden)
+        self.critic_target = copy.deepcopy(self.critic).requires_grad_(False)
+        self.log_alpha = nn.Parameter(torch.tensor(math.log(config.init_alpha)))
+        self.target_divergence = (
+            config.target_divergence if config.target_divergence is not None else float(action_dim)
+        )
+        self.actor_opt = torch.optim.Adam(self.actor.parameters(), lr=config.lr)
+        self.critic_opt = torch.optim.Adam(self.critic.parameters(), lr=config.lr)
+        self.alpha_opt = torch.optim.Adam([self.log_alpha], lr=config.lr)
+
+    def divergence(self, obs: torch.Tensor, action: torch.Tensor, log_prob: torch.Tensor) -> torch.Tensor:
+        """log π(a|s) for SAC; log π(a|s) − log p(a|s) for SSAC (a one-sample KL estimate)."""
+        if self.prior is None:
+            return log_prob
+        mean, std = self.prior(obs)
+        prior_log_prob = torch.distributions.Normal(mean, std).log_prob(action).sum(-1)
+        return log_prob - prior_log_prob
+
+    @torch.no_grad()
+    def act(self, obs: torch.Tensor, deterministic: bool = False) -> torch.Tensor:
+        return self.actor(obs, deterministic)[0]
+
+    def update(self, batch: Batch) -> dict[str, float]:
+        """One gradient step on critic, actor and α; returns the losses for logging."""
+        cfg, alpha = self.config, self.log_alpha.exp().detach()
+
+        with torch.no_grad():
+            next_action, next_log_prob = self.actor(batch.next_obs)
+            next_q = self.critic_target(batch.next_obs, next_action).min(0).values
+            soft_next = next_q - alpha * self.divergence(batch.next_obs, next_action, next_log_prob)
+            target = batch.reward + cfg.gamma * (1 - batch.terminated) * soft_next
+        q = self.critic(batch.obs, batch.action)
+        critic_loss = (q - target).pow(2).mean()
+        self.critic_opt.zero_grad(set_to_none=True)
+        critic_loss.backward()
+        self.critic_opt.step()
+
+        action, log_prob = self.actor(batch.obs)
+        divergence = self.divergence(batch.obs, action, log_prob)
+        q_pi = self.critic(batch.obs, action).min(0).values
+        actor_loss = (alpha * divergence - q_pi).mean()
+        self.actor_opt.zero_grad(set_to_none=True)
+        actor_loss.backward()
+        self.actor_opt.step()
+
+        metrics = {"critic_loss": critic_loss.item(), "actor_loss": actor_loss.item(),
+                   "divergence": divergence.mean().item(), "alpha": alpha.item(), "q": q.mean().item()}
+        if cfg.auto_alpha:
+            # raise α when the policy strays past δ (too far from the prior / too little entropy)
+            alpha_loss = -(self.log_alpha * (divergence.detach() - self.target_divergence)).mean()
+            self.alpha_opt.zero_grad(set_to_none=True)
+            alpha_loss.backward()
+            self.alpha_opt.step()
+
+        with torch.no_grad():
+            for p, p_target in zip(self.critic.parameters(), self.critic_target.parameters(), strict=True):
+                p_target.lerp_(p, cfg.tau)
+        return metrics

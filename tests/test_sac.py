@@ -1,0 +1,88 @@
+"""Soft actor-critic core: it optimises reward, and SSAC's KL term pulls toward the prior."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from skillplan.agents.networks import SquashedGaussian
+from skillplan.agents.replay import ReplayBuffer
+from skillplan.agents.sac import SACConfig, SoftActorCritic
+
+
+def bandit_buffer(target: float, n: int = 2048) -> ReplayBuffer:
+    """One-step episodes: reward −(a − target)², every transition terminal."""
+    gen = torch.Generator().manual_seed(0)
+    buffer = ReplayBuffer(obs_dim=3, action_dim=1, capacity=n)
+    for _ in range(n):
+        obs = torch.randn(3, generator=gen)
+        action = torch.rand(1, generator=gen) * 2 - 1
+        buffer.add(obs, action, -float((action - target) ** 2), obs, True)
+    return buffer
+
+
+def train(agent: SoftActorCritic, buffer: ReplayBuffer, steps: int) -> None:
+    for _ in range(steps):
+        agent.update(buffer.sample(128))
+
+
+def mean_action(agent: SoftActorCritic) -> float:
+    return agent.act(torch.randn(64, 3), deterministic=True).mean().item()
+
+
+def test_squashed_gaussian_log_prob_matches_change_of_variables():
+    torch.manual_seed(0)
+    policy = SquashedGaussian(obs_dim=2, action_dim=1, hidden=(16,), bound=2.0)
+    obs = torch.randn(1, 2).expand(200_000, 2)
+    actions, log_prob = policy(obs)
+    # a histogram of the samples must match exp(log_prob) at the samples
+    hist = torch.histc(actions.squeeze(-1), bins=40, min=-2, max=2) / (len(actions) * 0.1)
+    centres = torch.linspace(-2 + 0.05, 2 - 0.05, 40)
+    bins = ((actions.squeeze(-1) + 2) / 0.1).long().clamp(0, 39)
+    density = torch.zeros(40).scatter_reduce(0, bins, log_prob.exp(), "mean", include_self=False)
+    inner = slice(2, 38)  # the density is steep inside the outermost bins
+    assert torch.allclose(hist[inner], density[inner], rtol=0.05), (centres, hist, density)
+
+
+def test_sac_learns_the_best_action():
+    torch.manual_seed(0)
+    agent = SoftActorCritic(3, 1, bound=1.0, config=SACConfig(hidden=(64, 64), lr=1e-3, init_alpha=0.01))
+    before = abs(mean_action(agent) - 0.5)
+    train(agent, bandit_buffer(0.5), 800)
+    assert abs(mean_action(agent) - 0.5) < 0.1 < before
+
+
+def test_ssac_kl_term_pulls_the_policy_to_the_prior():
+    torch.manual_seed(0)
+
+    def prior(obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return torch.full((len(obs), 1), -0.6), torch.full((len(obs), 1), 0.1)
+
+    config = SACConfig(hidden=(64, 64), lr=1e-3, auto_alpha=False)
+    weak = SoftActorCritic(3, 1, 1.0, config.model_copy(update={"init_alpha": 1e-4}), prior=prior)
+    strong = SoftActorCritic(3, 1, 1.0, config.model_copy(update={"init_alpha": 3.0}), prior=prior)
+    buffer = bandit_buffer(0.5)
+    train(weak, buffer, 400)
+    train(strong, buffer, 400)
+    assert mean_action(weak) > 0.3  # reward wins
+    assert mean_action(strong) < -0.3  # the prior wins
+
+
+def test_alpha_tracks_the_target_divergence():
+    torch.manual_seed(0)
+    agent = SoftActorCritic(3, 1, 1.0, SACConfig(hidden=(32,), init_alpha=1.0, lr=3e-3))
+    train(agent, bandit_buffer(0.0), 300)
+    # entropy target δ = action dim: a peaked policy must have driven α down from 1
+    assert agent.log_alpha.item() < math.log(0.5)
+
+
+def test_replay_buffer_round_trips_and_wraps():
+    buffer = ReplayBuffer(2, 1, capacity=5)
+    for i in range(7):
+        buffer.add([i, i], [i], i, [i + 1, i + 1], i % 2 == 0)
+    assert buffer.size == 5 and buffer.cursor == 2
+    assert set(buffer.reward.tolist()) == {2, 3, 4, 5, 6}
+    other = ReplayBuffer(2, 1, capacity=5)
+    other.load_state_dict(buffer.state_dict())
+    assert torch.equal(other.obs, buffer.obs) and other.cursor == 2
