@@ -13,9 +13,9 @@ from rich.progress import (
 )
 
 
-def progress_bar(console: Console | None = None, *extra: TextColumn) -> Progress:
+def progress_bar(console: Console | None = None, *extra: TextColumn, disable: bool = False) -> Progress:
     """A progress bar with count, elapsed and remaining time, plus any `extra` columns."""
     return Progress(
         TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-        TimeElapsedColumn(), TimeRemainingColumn(), *extra, console=console,
+        TimeElapsedColumn(), TimeRemainingColumn(), *extra, console=console, disable=disable,
     )

@@ -52,14 +52,17 @@ class TwinQ(nn.Module):
 
 
 class SquashedGaussian(nn.Module):
-    """π(a | s): a Gaussian squashed by tanh into [-bound, bound], with its exact log-density."""
+    """π(a | s): a Gaussian squashed by tanh into [-bound, bound], with its exact log-density.
+
+    `net` maps observations to (mean, log-std) stacked on the last dimension; SSAC passes a copy
+    of the skill prior's network so the policy starts as the (squashed) prior.
+    """
 
     LOG_STD_RANGE = (-5.0, 2.0)
 
-    def __init__(self, obs_dim: int, action_dim: int, hidden: Sequence[int], bound: float) -> None:
+    def __init__(self, net: nn.Module, bound: float) -> None:
         super().__init__()
-        self.net = mlp(obs_dim, hidden, 2 * action_dim)
-        self.bound = bound
+        self.net, self.bound = net, bound
 
     def forward(self, obs: torch.Tensor, deterministic: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
         """A reparameterised action and its log-probability (summed over dimensions)."""

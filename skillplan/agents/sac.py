@@ -11,12 +11,17 @@ import copy
 import math
 from collections.abc import Callable
 
+import gymnasium as gym
+import numpy as np
 import torch
+from gymnasium import spaces
 from pydantic import BaseModel
 from torch import nn
 
-from skillplan.agents.networks import SquashedGaussian, TwinQ
-from skillplan.agents.replay import Batch
+from skillplan.agents.base import Agent, LoopConfig
+from skillplan.agents.networks import SquashedGaussian, TwinQ, mlp
+from skillplan.agents.replay import Batch, ReplayBuffer
+from skillplan.errors import ConfigError
 
 # The prior p(a | s) as (mean, std) of a diagonal Gaussian, for SSAC.
 PriorFn = Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
@@ -39,10 +44,10 @@ class SoftActorCritic(nn.Module):
     """Actor, twin critic, target critic and temperature, with one `update(batch)` step."""
 
     def __init__(self, obs_dim: int, action_dim: int, bound: float, config: SACConfig,
-                 prior: PriorFn | None = None) -> None:
+                 prior: PriorFn | None = None, actor_net: nn.Module | None = None) -> None:
         super().__init__()
         self.config, self.prior = config, prior
-        self.actor = SquashedGaussian(obs_dim, action_dim, config.hidden, bound)
+        self.actor = SquashedGaussian(actor_net or mlp(obs_dim, config.hidden, 2 * action_dim), bound)
         self.critic = TwinQ(obs_dim, action_dim, config.hidden)
         self.critic_target = copy.deepcopy(self.critic).requires_grad_(False)
         self.log_alpha = nn.Parameter(torch.tensor(math.log(config.init_alpha)))
@@ -101,3 +106,83 @@ class SoftActorCritic(nn.Module):
             for p, p_target in zip(self.critic.parameters(), self.critic_target.parameters(), strict=True):
                 p_target.lerp_(p, cfg.tau)
         return metrics
+
+
+class SACAgentConfig(LoopConfig):
+    """Flat SAC on the low-level env: the loop settings plus the SAC hyper-parameters."""
+
+    sac: SACConfig = SACConfig()
+    sde_eta: float = 0.0  # skill-level data enhancement on replayed actions (SSAC/SeRLA)
+
+
+class SAC(Agent):
+    """Flat SAC on a Box-action env with flat observations (the baseline without skills)."""
+
+    name = "sac"
+    config_class = SACAgentConfig
+    config: SACAgentConfig
+
+    def __init__(self, env: gym.Env, config: SACAgentConfig | None = None) -> None:
+        super().__init__(env, config)
+        space = env.action_space
+        if not isinstance(space, spaces.Box) or not np.allclose(space.low, -space.high):
+            raise ConfigError(f"SAC needs a symmetric Box action space, not {space}.")
+        self.obs_dim = int(np.prod(env.observation_space.shape))
+        self.action_dim = int(np.prod(space.shape))
+        self.bound = float(space.high.max())
+        self.learner = self.build_learner()
+        self.replay = ReplayBuffer(self.obs_dim, self.action_dim, self.config.buffer_size, self.config.seed)
+
+    def build_learner(self) -> SoftActorCritic:
+        return SoftActorCritic(self.obs_dim, self.action_dim, self.bound, self.config.sac)
+
+    def act(self, obs: np.ndarray, explore: bool) -> np.ndarray:
+        if explore and self.env_steps < self.config.learning_starts and self.learner.prior is None:
+            return self.env.action_space.sample()  # uniform warm-up, as SAC does without a prior
+        obs_t = torch.as_tensor(obs, dtype=torch.float32).unsqueeze(0)
+        return self.learner.act(obs_t, deterministic=not explore)[0].numpy()
+
+    def observe(self, obs, action, reward, next_obs, terminated) -> None:
+        self.replay.add(obs, action, reward, next_obs, terminated)
+
+    def update(self) -> dict[str, float]:
+        batch = self.replay.sample(self.config.sac.batch_size)
+        if self.config.sde_eta > 0:  # decode z and z + ηε alike: both earn the same return
+            noisy = batch.action + self.config.sde_eta * torch.randn_like(batch.action)
+            batch = batch._replace(action=noisy.clamp(-self.bound, self.bound))
+        return self.learner.update(batch)
+
+    def state_tensors(self) -> dict[str, torch.Tensor]:
+        learner = {f"learner.{k}": v for k, v in self.learner.state_dict().items()}
+        optim = {f"optim.{k}": v for k, v in _optimizer_tensors(self.learner).items()}
+        replay = {f"replay.{k}": v for k, v in self.replay.state_dict().items()}
+        return {**learner, **optim, **replay}
+
+    def load_state_tensors(self, state: dict[str, torch.Tensor]) -> None:
+        self.learner.load_state_dict({k[8:]: v for k, v in state.items() if k.startswith("learner.")})
+        _load_optimizer_tensors(self.learner, {k[6:]: v for k, v in state.items() if k.startswith("optim.")})
+        self.replay.load_state_dict({k[7:]: v for k, v in state.items() if k.startswith("replay.")})
+
+
+OPTIMIZERS = ("actor_opt", "critic_opt", "alpha_opt")
+
+
+def _optimizer_tensors(learner: SoftActorCritic) -> dict[str, torch.Tensor]:
+    """Adam moments and step counts as flat tensors (safetensors holds tensors only)."""
+    out = {}
+    for name in OPTIMIZERS:
+        for i, state in getattr(learner, name).state_dict()["state"].items():
+            for key, value in state.items():
+                out[f"{name}.{i}.{key}"] = torch.as_tensor(value)
+    return out
+
+
+def _load_optimizer_tensors(learner: SoftActorCritic, tensors: dict[str, torch.Tensor]) -> None:
+    for name in OPTIMIZERS:
+        optimizer = getattr(learner, name)
+        state = optimizer.state_dict()
+        for key, value in tensors.items():
+            opt, i, field = key.split(".")
+            if opt == name:
+                state["state"].setdefault(int(i), {})[field] = value
+        optimizer.load_state_dict(state)

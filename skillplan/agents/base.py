@@ -1,0 +1,264 @@
+"""The agent API every downstream agent shares (Stable-Baselines3's shape) and its training loop.
+
+`Agent(env, config).learn(total_env_steps)`, `.predict(obs)`, `.save(dir)`, `Agent.load(dir)`.
+Env steps are low-level steps: a skill env reports how many each skill took (`low_level_steps`).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from abc import ABC, abstractmethod
+from pathlib import Path
+from typing import Any, ClassVar
+
+import gymnasium as gym
+import numpy as np
+import torch
+from pydantic import BaseModel
+from rich.console import Console
+from rich.progress import TextColumn
+from safetensors.torch import load_file, save_file
+
+import skillplan
+from skillplan.errors import CheckpointError, ConfigError, TrainingDivergedError
+from skillplan.io import atomic_directory
+from skillplan.progress import progress_bar
+from skillplan.runlog import RunLog
+
+AGENT_DIR = "agent"
+STATE, CONFIG, METADATA = "state.safetensors", "config.json", "metadata.json"
+
+
+class LoopConfig(BaseModel):
+    """How the shared loop collects data, evaluates and checkpoints (counts are env steps)."""
+
+    learning_starts: int = 5_000
+    updates_per_step: int = 1
+    buffer_size: int = 1_000_000
+    eval_every: int = 10_000
+    eval_episodes: int = 10
+    checkpoint_every: int = 10_000
+    seed: int = 0
+    threads: int = 2
+
+
+def episode_metrics(returns: list[float], infos: list[dict[str, Any]]) -> dict[str, float]:
+    """Mean return, plus mean subtasks completed (kitchen) and success rate where reported."""
+    metrics = {"return": float(np.mean(returns))}
+    if infos and "subtasks_completed" in infos[0]:
+        metrics["subtasks"] = float(np.mean([i["subtasks_completed"] for i in infos]))
+    if infos and "success" in infos[0]:
+        metrics["success"] = float(np.mean([bool(i["success"]) for i in infos]))
+    return metrics
+
+
+class Agent(ABC):
+    """Base class: subclasses implement acting, storing, updating and their tensors' state."""
+
+    name: ClassVar[str]
+    config_class: ClassVar[type[LoopConfig]]
+
+    def __init__(self, env: gym.Env, config: LoopConfig | None = None) -> None:
+        self.env = env
+        self.config = config or self.config_class()
+        self.env_steps = 0
+        torch.set_num_threads(self.config.threads)
+        torch.manual_seed(self.config.seed)
+        self.rng = np.random.default_rng(self.config.seed)
+
+    # ---- what each agent implements ------------------------------------------------------------
+    @abstractmethod
+    def act(self, obs: np.ndarray, explore: bool) -> np.ndarray:
+        """The action for one observation (exploring during training, greedy in evaluation)."""
+
+    @abstractmethod
+    def observe(self, obs: np.ndarray, action: np.ndarray, reward: float, next_obs: np.ndarray,
+                terminated: bool) -> None:
+        """Store one transition."""
+
+    @abstractmethod
+    def update(self) -> dict[str, float]:
+        """One learning step; returns losses to log."""
+
+    @abstractmethod
+    def state_tensors(self) -> dict[str, torch.Tensor]:
+        """Everything needed to resume: weights, optimizer state, replay contents."""
+
+    @abstractmethod
+    def load_state_tensors(self, state: dict[str, torch.Tensor]) -> None: ...
+
+    def episode_start(self) -> None:  # noqa: B027 - an optional hook, empty by default
+        """Called at every reset (planners drop their warm start here)."""
+
+    # ---- the public API ------------------------------------------------------------------------
+    def predict(self, obs: np.ndarray, deterministic: bool = True) -> np.ndarray:
+        return self.act(obs, explore=not deterministic)
+
+    def evaluate(self, episodes: int, env: gym.Env | None = None, seed: int = 10_000) -> dict[str, float]:
+        """Greedy episodes on `env` (default: a fresh copy of the training env)."""
+        env = env or _fresh_copy(self.env)
+        returns, infos = [], []
+        for i in range(episodes):
+            obs, info = env.reset(seed=seed + i)
+            self.episode_start()
+            total, done = 0.0, False
+            while not done:
+                obs, reward, terminated, truncated, info = env.step(self.act(obs, explore=False))
+                total += float(reward)
+                done = terminated or truncated
+            returns.append(total)
+            infos.append(info)
+        return episode_metrics(returns, infos)
+
+    def learn(self, total_env_steps: int, run_dir: Path | None = None, *, resume: bool = False,
+              console: Console | None = None, show_progress: bool = True) -> Agent:
+        """Train until `total_env_steps` low-level env steps, evaluating and checkpointing into `run_dir`."""
+        cfg = self.config
+        if run_dir is not None:
+            run_dir = Path(run_dir)
+            if resume:
+                self._resume(run_dir)
+            elif (run_dir / AGENT_DIR).exists():
+                raise ConfigError(f"'{run_dir}' already holds a training run. Pass --resume to continue "
+                                  "it, or choose another --out.")
+            run_dir.mkdir(parents=True, exist_ok=True)
+        log = RunLog(run_dir, resume_step=self.env_steps) if run_dir is not None else None
+        eval_env = _fresh_copy(self.env)
+        next_eval = (self.env_steps // cfg.eval_every + 1) * cfg.eval_every
+        next_ckpt = (self.env_steps // cfg.checkpoint_every + 1) * cfg.checkpoint_every
+        obs, _ = self.env.reset(seed=cfg.seed + self.env_steps)
+        self.episode_start()
+        episode_return, losses, started, last = 0.0, {}, time.perf_counter(), "—"
+        status = TextColumn("{task.fields[status]}")
+        with progress_bar(console, status, disable=not show_progress) as progress:
+            task = progress.add_task(f"train {self.name}", total=total_env_steps,
+                                     completed=self.env_steps, status="")
+            while self.env_steps < total_env_steps:
+                action = self.act(obs, explore=True)
+                next_obs, reward, terminated, truncated, info = self.env.step(action)
+                self.observe(obs, action, float(reward), next_obs, terminated)
+                self.env_steps += int(info.get("low_level_steps", 1))
+                episode_return += float(reward)
+                obs = next_obs
+                if terminated or truncated:
+                    train_row = {"train/return": episode_return, **{
+                        f"train/{k}": v for k, v in episode_metrics([episode_return], [info]).items()
+                        if k != "return"}}
+                    if log is not None:
+                        log.log(self.env_steps, train_row)
+                    obs, _ = self.env.reset()
+                    self.episode_start()
+                    episode_return = 0.0
+                if self.env_steps >= cfg.learning_starts:
+                    for _ in range(cfg.updates_per_step):
+                        losses = self.update()
+                    self._check_finite(losses, run_dir)
+                if self.env_steps >= next_eval or self.env_steps >= total_env_steps:
+                    result = self.evaluate(cfg.eval_episodes, eval_env)
+                    last = ", ".join(f"{k} {v:.2f}" for k, v in result.items())
+                    if log is not None:
+                        sps = self.env_steps / max(time.perf_counter() - started, 1e-9)
+                        log.log(self.env_steps, {**{f"eval/{k}": v for k, v in result.items()},
+                                                 **losses, "env_steps_per_s": sps})
+                    next_eval += cfg.eval_every
+                if run_dir is not None and (self.env_steps >= next_ckpt or self.env_steps >= total_env_steps):
+                    self.save(run_dir / AGENT_DIR)
+                    log.flush()
+                    next_ckpt += cfg.checkpoint_every
+                progress.update(task, completed=min(self.env_steps, total_env_steps), status=f"eval: {last}")
+        if log is not None:
+            log.flush()
+            plot_learning_curve(log, run_dir / "learning_curve.png", self.name)
+        return self
+
+    # ---- persistence ---------------------------------------------------------------------------
+    def save(self, path: Path) -> None:
+        """Write the agent (state tensors + config + metadata) as one atomic directory."""
+        with atomic_directory(Path(path)) as staging:
+            save_file({k: v.detach().contiguous() for k, v in self.state_tensors().items()},
+                      str(staging / STATE))
+            (staging / CONFIG).write_text(self.config.model_dump_json(indent=2))
+            spec = self.env.spec.to_json() if self.env.spec is not None else None
+            meta = {"agent": self.name, "env_steps": self.env_steps, "env_spec": spec,
+                    "version": skillplan.__version__}
+            (staging / METADATA).write_text(json.dumps(meta, indent=2))
+
+    @classmethod
+    def load(cls, path: Path, env: gym.Env | None = None) -> Agent:
+        """An agent from `save`'s directory; the env is re-made from its saved spec unless given."""
+        path = Path(path)
+        config, meta = _read_agent_files(path)
+        if meta["agent"] != cls.name:
+            raise CheckpointError(f"'{path}' holds a '{meta['agent']}' agent, not '{cls.name}'.")
+        if env is None:
+            if meta["env_spec"] is None:
+                raise CheckpointError(f"'{path}' was saved from an env without a spec; pass env=...")
+            env = gym.make(gym.envs.registration.EnvSpec.from_json(meta["env_spec"]))
+        agent = cls(env, cls.config_class.model_validate(config))
+        try:
+            agent.load_state_tensors(load_file(str(path / STATE)))
+        except Exception as exc:
+            raise CheckpointError(f"'{path / STATE}' is corrupt or from another agent setup: {exc}") from None
+        agent.env_steps = int(meta["env_steps"])
+        return agent
+
+    def _resume(self, run_dir: Path) -> None:
+        path = run_dir / AGENT_DIR
+        config, meta = _read_agent_files(path)
+        saved = self.config_class.model_validate(config)
+        if saved != self.config:
+            diffs = [f"{k}: {getattr(saved, k)} → {getattr(self.config, k)}"
+                     for k in type(self.config).model_fields if getattr(saved, k) != getattr(self.config, k)]
+            raise ConfigError(f"--resume on '{run_dir}' with a different config: {'; '.join(diffs)}. "
+                              "Resume with the original options, or start a new --out.")
+        self.load_state_tensors(load_file(str(path / STATE)))
+        self.env_steps = int(meta["env_steps"])
+
+    def _check_finite(self, losses: dict[str, float], run_dir: Path | None) -> None:
+        bad = [k for k, v in losses.items() if not math.isfinite(v)]
+        if bad:
+            kept = (f"The last good checkpoint is kept in {run_dir / AGENT_DIR}." if run_dir is not None
+                    and (run_dir / AGENT_DIR).exists() else "No checkpoint had been written yet.")
+            raise TrainingDivergedError(
+                f"Training diverged at env step {self.env_steps}: {', '.join(bad)} became NaN or inf. "
+                f"{kept} Lower the learning rate or check the rewards."
+            )
+
+
+def _read_agent_files(path: Path) -> tuple[dict, dict]:
+    missing = [f for f in (STATE, CONFIG, METADATA) if not (path / f).is_file()]
+    if missing:
+        raise CheckpointError(f"'{path}' is not an agent checkpoint: {', '.join(missing)} missing. An agent "
+                              f"directory holds {STATE}, {CONFIG} and {METADATA}, as written by "
+                              "`skillplan train`.")
+    try:
+        return json.loads((path / CONFIG).read_text()), json.loads((path / METADATA).read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise CheckpointError(f"'{path}' has corrupt JSON files ({exc}).") from None
+
+
+def _fresh_copy(env: gym.Env) -> gym.Env:
+    """A second instance of `env` for evaluation, re-made from its spec when it has one."""
+    return gym.make(env.spec) if env.spec is not None else env
+
+
+def plot_learning_curve(log: RunLog, path: Path, title: str) -> None:
+    """Evaluation return (and subtasks / success) against env steps, as a PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = [c for c in log.columns() if c.startswith("eval/")]
+    fig, axes = plt.subplots(1, max(len(names), 1), figsize=(5 * max(len(names), 1), 3.8), squeeze=False)
+    for ax, name in zip(axes[0], names, strict=False):
+        ax.plot(*log.series(name), marker="o")
+        ax.set_title(f"{title}: {name}")
+        ax.set_xlabel("env steps")
+    fig.tight_layout()
+    tmp = path.with_name(f".{path.name}.tmp.png")
+    fig.savefig(tmp, dpi=110)
+    plt.close(fig)
+    tmp.replace(path)

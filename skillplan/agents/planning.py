@@ -1,0 +1,186 @@
+"""CEM/MPPI planning over skill sequences inside a learned latent model (SkiMo, after TD-MPC).
+
+Each decision optimises a sequence of T skills from the current latent state h0 by the cross-entropy
+method: sample N skill sequences from a diagonal Gaussian, score each by its model return
+
+    G = Σ_t γ^t r(h_t, z_t) + γ^T Q(h_T, π(h_T)),
+
+refit the Gaussian to the top-k sequences weighted by softmax(temperature · G) (MPPI-style), repeat.
+The task policy proposes P more sequences, so planning never does worse than its best proposal,
+and the previous decision's plan, shifted by one skill, is the next one's starting mean.
+
+All N + P candidates are scored in one batched rollout per iteration: the only Python loops are over
+iterations and horizon steps. Speed comes from inference mode and batching; two optional switches
+(`bf16`, `compile`) trade exactness or start-up time for more.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol, runtime_checkable
+
+import torch
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+from torch import Tensor
+
+
+@runtime_checkable
+class LatentModel(Protocol):
+    """What the planner needs from a skill model with task heads; every method is batched over dim 0."""
+
+    def next_latent(self, h: Tensor, z: Tensor) -> Tensor:
+        """Skill dynamics: latent state [B, Dh] after executing skill z [B, Dz] (H env steps) from h."""
+        ...
+
+    def reward(self, h: Tensor, z: Tensor) -> Tensor:
+        """Predicted reward summed over the H env steps of skill z from h: [B]."""
+        ...
+
+    def q_value(self, h: Tensor, z: Tensor) -> Tensor:
+        """Value of executing skill z from h, then acting on: [B]. Bootstraps the plan's tail."""
+        ...
+
+    def policy(self, h: Tensor) -> tuple[Tensor, Tensor]:
+        """Task policy over skills at h: (mean, std), each [B, Dz]."""
+        ...
+
+
+@runtime_checkable
+class FusedLatentModel(LatentModel, Protocol):
+    """A `LatentModel` that can compute next latent and reward in one pass (e.g. one shared matmul)."""
+
+    def rollout_step(self, h: Tensor, z: Tensor) -> tuple[Tensor, Tensor]:
+        """(next_latent(h, z), reward(h, z))."""
+        ...
+
+
+class CEMConfig(BaseModel):
+    """CEM/MPPI settings; the defaults are TD-MPC's and SkiMo's (one planning step = one skill)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    horizon: int = Field(5, ge=1, description="T: skills per planned sequence, after the ramp")
+    horizon_ramp_steps: int = Field(
+        25_000, ge=0, description="env steps over which the horizon grows linearly from 1 to T; 0: no ramp"
+    )
+    iterations: int = Field(6, ge=1)
+    samples: int = Field(512, ge=1, description="N: sequences sampled from the CEM Gaussian per iteration")
+    policy_samples: int = Field(25, ge=0, description="P: sequences proposed by the task policy per decision")
+    elites: int = Field(64, ge=1)
+    temperature: float = Field(
+        0.5, gt=0, description="TD-MPC's 'temperature': elites weigh exp(temperature · G); larger is greedier"
+    )
+    momentum: float = Field(0.1, ge=0, lt=1, description="share of the old mean kept at each refit")
+    min_std: float = Field(0.05, gt=0)
+    max_std: float = Field(2.0, gt=0, description="also the initial std of every plan")
+    discount: float = Field(0.99, gt=0, le=1, description="γ per skill")
+    z_bound: float = Field(2.0, gt=0, description="skills live in the box [-z_bound, z_bound]^Dz")
+    bf16: bool = Field(False, description="run the model under bfloat16 autocast (fast with AMX/AVX512-BF16)")
+    compile: bool = Field(False, description="torch.compile the rollout; one compile per horizon length")
+
+    @model_validator(mode="after")
+    def _check(self) -> CEMConfig:
+        if self.elites > self.samples + self.policy_samples:
+            raise ValueError(f"elites ({self.elites}) must not exceed samples + policy_samples")
+        if self.min_std > self.max_std:
+            raise ValueError(f"min_std ({self.min_std}) must not exceed max_std ({self.max_std})")
+        return self
+
+    def planning_horizon(self, step: int) -> int:
+        """The horizon at env step `step`: 1 at step 0, growing linearly to `horizon` at the ramp's end."""
+        if self.horizon_ramp_steps == 0:
+            return self.horizon
+        progress = min(max(step, 0) / self.horizon_ramp_steps, 1.0)
+        return int(1 + (self.horizon - 1) * progress)
+
+
+class CEMPlanner:
+    """Plans skills through a `LatentModel`; call `reset()` at each episode start, `plan()` per decision.
+
+    `generator` seeds every random draw, for reproducible plans; it must live on the latent's device.
+    """
+
+    def __init__(self, model: LatentModel, skill_dim: int, config: CEMConfig | None = None, *,
+                 generator: torch.Generator | None = None) -> None:
+        self.model, self.skill_dim, self.generator = model, skill_dim, generator
+        self.config = config if config is not None else CEMConfig()
+        self._prev_mean: Tensor | None = None
+        self._fused = isinstance(model, FusedLatentModel)
+        # The (optionally compiled) batched rollout that scores candidates: `_returns` or its compiled form.
+        self.returns = torch.compile(self._returns, dynamic=False) if self.config.compile else self._returns
+
+    def reset(self) -> None:
+        """Forget the previous plan: the next decision starts from a zero mean."""
+        self._prev_mean = None
+
+    def _step(self, h: Tensor, z: Tensor) -> tuple[Tensor, Tensor]:
+        if self._fused:
+            return self.model.rollout_step(h, z)
+        return self.model.next_latent(h, z), self.model.reward(h, z)
+
+    def _returns(self, h0: Tensor, z: Tensor) -> Tensor:
+        """Model return G of each skill sequence z [T, B, Dz] from h0 [1, Dh], in float32: [B]."""
+        cfg = self.config
+        with torch.autocast(h0.device.type, dtype=torch.bfloat16, enabled=cfg.bf16):
+            h = h0.expand(z.shape[1], -1)
+            total = torch.zeros(z.shape[1], device=z.device)
+            discount = 1.0
+            for t in range(z.shape[0]):
+                h, reward = self._step(h, z[t])
+                total += discount * reward.float()
+                discount *= cfg.discount
+            tail = self.model.policy(h)[0].clamp(-cfg.z_bound, cfg.z_bound)
+            return total + discount * self.model.q_value(h, tail).float()
+
+    def _randn(self, *shape: int, like: Tensor) -> Tensor:
+        return torch.randn(shape, generator=self.generator, device=like.device, dtype=like.dtype)
+
+    def _policy_sequences(self, h0: Tensor, horizon: int) -> Tensor:
+        """P skill sequences [T, P, Dz] sampled from the task policy, rolled through the dynamics."""
+        cfg = self.config
+        h = h0.expand(cfg.policy_samples, -1)
+        z = torch.empty(horizon, cfg.policy_samples, self.skill_dim, device=h0.device)
+        for t in range(horizon):
+            mean, std = self.model.policy(h)
+            z[t] = (mean + std * self._randn(*mean.shape, like=mean)).clamp(-cfg.z_bound, cfg.z_bound)
+            if t < horizon - 1:
+                h = self.model.next_latent(h, z[t])
+        return z
+
+    @torch.inference_mode()
+    def plan(self, h0: Tensor, *, step: int, eval_mode: bool = False) -> Tensor:
+        """The skill [Dz] to execute now from latent state h0 ([Dh] or [1, Dh]).
+
+        eval_mode returns the plan's mean first skill. Otherwise, as in TD-MPC, the first skill of one
+        elite drawn by its weight, plus Gaussian noise of the final std, for exploration.
+        """
+        cfg = self.config
+        h0 = h0.reshape(1, -1).float()
+        horizon, n = cfg.planning_horizon(step), cfg.samples
+
+        # Candidates: n CEM samples (refilled every iteration), then the policy's proposals (fixed).
+        z = torch.empty(horizon, n + cfg.policy_samples, self.skill_dim, device=h0.device)
+        if cfg.policy_samples:
+            z[:, n:] = self._policy_sequences(h0, horizon)
+
+        mean = torch.zeros(horizon, self.skill_dim, device=h0.device)
+        if self._prev_mean is not None:  # warm start: last decision's plan, one skill on
+            kept = min(horizon, len(self._prev_mean) - 1)
+            mean[:kept] = self._prev_mean[1 : kept + 1]
+        std = torch.full_like(mean, cfg.max_std)
+
+        noise = self._randn(cfg.iterations, horizon, n, self.skill_dim, like=mean)
+        for i in range(cfg.iterations):
+            z[:, :n] = torch.addcmul(mean[:, None], std[:, None], noise[i]).clamp_(-cfg.z_bound, cfg.z_bound)
+            elite_returns, idx = self.returns(h0, z).topk(cfg.elites)
+            elites = z[:, idx]  # [T, K, Dz]
+            weight = torch.softmax(cfg.temperature * elite_returns, dim=0)
+            elite_mean = torch.einsum("k,tkd->td", weight, elites)
+            var = torch.einsum("k,tkd->td", weight, (elites - elite_mean[:, None]).square())
+            std = var.sqrt().clamp_(cfg.min_std, cfg.max_std)
+            mean = torch.lerp(elite_mean, mean, cfg.momentum)
+        self._prev_mean = mean
+
+        if eval_mode:
+            return mean[0]
+        chosen = elites[0, torch.multinomial(weight, 1, generator=self.generator)[0]]
+        return (chosen + std[0] * self._randn(self.skill_dim, like=std)).clamp_(-cfg.z_bound, cfg.z_bound)

@@ -1,0 +1,75 @@
+"""The shared agent API on a cheap env: learn, evaluate, save/load, resume, NaN guard."""
+
+from __future__ import annotations
+
+import gymnasium as gym
+import numpy as np
+import pytest
+
+from skillplan.agents.sac import SAC, SACAgentConfig, SACConfig
+from skillplan.errors import CheckpointError, ConfigError, TrainingDivergedError
+
+FAST = dict(learning_starts=200, eval_every=600, eval_episodes=1, checkpoint_every=600, threads=1,
+            buffer_size=5_000)
+
+
+def pendulum() -> gym.Env:
+    return gym.make("Pendulum-v1", max_episode_steps=100)
+
+
+def small_sac(**overrides) -> SACAgentConfig:
+    return SACAgentConfig(**FAST, sac=SACConfig(hidden=(32, 32), batch_size=64), **overrides)
+
+
+def test_sac_learns_writes_metrics_and_round_trips(tmp_path):
+    agent = SAC(pendulum(), small_sac())
+    before = {k: v.clone() for k, v in agent.learner.critic.state_dict().items()}
+    agent.learn(1_200, tmp_path / "run", show_progress=False)
+    after = agent.learner.critic.state_dict()
+    assert any(not np.allclose(before[k], after[k]) for k in before), "critic never updated"
+    metrics = (tmp_path / "run" / "metrics.csv").read_text().splitlines()
+    assert metrics[0].startswith("step") and "eval/return" in metrics[0] and len(metrics) >= 3
+    assert (tmp_path / "run" / "learning_curve.png").stat().st_size > 1000
+
+    loaded = SAC.load(tmp_path / "run" / "agent")
+    obs = np.linspace(-1, 1, 3).astype(np.float32)
+    np.testing.assert_array_equal(loaded.predict(obs), agent.predict(obs))
+    assert loaded.env_steps == agent.env_steps == 1_200
+
+
+def test_resume_continues_from_the_saved_step(tmp_path):
+    SAC(pendulum(), small_sac()).learn(600, tmp_path, show_progress=False)
+    resumed = SAC(pendulum(), small_sac()).learn(1_200, tmp_path, resume=True, show_progress=False)
+    assert resumed.env_steps == 1_200 and resumed.replay.size == 1_200
+    steps = [int(line.split(",")[0]) for line in (tmp_path / "metrics.csv").read_text().splitlines()[1:]]
+    assert steps == sorted(steps) and steps[-1] == 1_200
+
+
+def test_resume_with_another_config_lists_the_differences(tmp_path):
+    SAC(pendulum(), small_sac()).learn(600, tmp_path, show_progress=False)
+    with pytest.raises(ConfigError, match="seed: 0 → 3"):
+        SAC(pendulum(), small_sac(seed=3)).learn(1_200, tmp_path, resume=True, show_progress=False)
+    with pytest.raises(ConfigError, match="--resume"):
+        SAC(pendulum(), small_sac()).learn(1_200, tmp_path, show_progress=False)
+
+
+def test_corrupt_agent_checkpoint_is_reported(tmp_path):
+    agent = SAC(pendulum(), small_sac())
+    agent.save(tmp_path / "agent")
+    (tmp_path / "agent" / "state.safetensors").write_bytes(b"garbage")
+    with pytest.raises(CheckpointError, match="corrupt"):
+        SAC.load(tmp_path / "agent")
+    (tmp_path / "agent" / "config.json").unlink()
+    with pytest.raises(CheckpointError, match=r"config\.json missing"):
+        SAC.load(tmp_path / "agent")
+
+
+def test_nan_loss_stops_and_keeps_the_last_checkpoint(tmp_path, monkeypatch):
+    agent = SAC(pendulum(), small_sac())
+    agent.learn(600, tmp_path, show_progress=False)
+    saved = (tmp_path / "agent" / "state.safetensors").read_bytes()
+    monkeypatch.setattr(agent.learner, "update", lambda batch: {"critic_loss": float("nan")})
+    with pytest.raises(TrainingDivergedError, match="critic_loss") as err:
+        agent.learn(1_200, tmp_path, resume=True, show_progress=False)
+    assert "last good checkpoint" in str(err.value)
+    assert (tmp_path / "agent" / "state.safetensors").read_bytes() == saved
