@@ -5,7 +5,6 @@ from __future__ import annotations
 from functools import cache
 
 import gymnasium as gym
-import numpy as np
 from gymnasium.wrappers import DtypeObservation, FilterObservation, FlattenObservation
 
 from skillplan.data.flatten import ObservationLayout
@@ -29,4 +28,4 @@ def flatten_observations(env: gym.Env, layout: ObservationLayout) -> gym.Env:
     """The env with observations flattened exactly as the offline data was (float32 Box)."""
     if layout.keys:
         env = FlattenObservation(FilterObservation(env, list(layout.keys)))
-    return DtypeObservation(env, np.float32)
+    return DtypeObservation(env, "float32")  # a string keeps env.spec JSON-serialisable

@@ -129,3 +129,19 @@ def make_maze_task(max_episode_steps: int = 800, render_mode: str | None = None)
     env = make_base_env("PointMaze_Large-v3", continuing_task=False, reward_type="sparse",
                         max_episode_steps=max_episode_steps, render_mode=render_mode)
     return MazeTask(env, EXPERT_START_CELL, EXPERT_GOAL_CELL)
+
+
+def make_flat_task(skill_env_id: str, render_mode: str | None = None) -> gym.Env:
+    """The low-level task behind a skill env, with flat float32 observations (for flat SAC)."""
+    from skillplan.data.flatten import ObservationLayout
+    from skillplan.envs.base import flatten_observations
+
+    tasks = {"SkillKitchen-v0": KITCHEN_TASK, "SkillKitchenMisaligned-v0": KITCHEN_MISALIGNED_TASK}
+    if skill_env_id in tasks:
+        env, keys = make_kitchen_task(tasks[skill_env_id], render_mode=render_mode), ("observation",)
+    elif skill_env_id == "SkillPointMaze-v0":
+        env, keys = make_maze_task(render_mode=render_mode), ()
+    else:
+        valid = ", ".join([*tasks, "SkillPointMaze-v0"])
+        raise SkillplanError(f"Unknown env '{skill_env_id}'. Valid envs: {valid}.")
+    return flatten_observations(env, ObservationLayout.for_space(env.observation_space, keys))
