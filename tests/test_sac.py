@@ -86,3 +86,18 @@ def test_replay_buffer_round_trips_and_wraps():
     other = ReplayBuffer(2, 1, capacity=5)
     other.load_state_dict(buffer.state_dict())
     assert torch.equal(other.obs, buffer.obs) and other.cursor == 2
+
+
+def test_sequences_stay_inside_episodes_and_off_the_write_head():
+    buffer = ReplayBuffer(1, 1, capacity=20)
+    step = 0
+    for length in (3, 7, 2, 9, 6):  # episodes; the buffer wraps once
+        for t in range(length):
+            buffer.add([step], [t], 0.0, [step + 1], False, episode_end=t == length - 1)
+            step += 1
+    runs = buffer.sample_sequences(500, 3)
+    assert runs.obs.shape == (500, 3, 1)
+    obs = runs.obs[..., 0]
+    assert (obs[:, 1:] - obs[:, :-1] == 1).all(), "a run crossed the write head"
+    t = runs.action[..., 0]
+    assert (t[:, 1:] - t[:, :-1] == 1).all(), "a run crossed an episode end"

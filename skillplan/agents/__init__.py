@@ -5,13 +5,15 @@ from __future__ import annotations
 import gymnasium as gym
 
 from skillplan.agents.base import Agent, LoopConfig
+from skillplan.agents.cem import CEM, CEMAgentConfig
 from skillplan.agents.sac import SAC, SACAgentConfig
 from skillplan.agents.ssac import SSAC, SSACConfig
 from skillplan.errors import ConfigError, SkillplanError
 
-AGENTS: dict[str, type[Agent]] = {"sac": SAC, "ssac": SSAC}
+AGENTS: dict[str, type[Agent]] = {"sac": SAC, "ssac": SSAC, "cem": CEM}
 
-__all__ = ["AGENTS", "SAC", "SSAC", "Agent", "LoopConfig", "SACAgentConfig", "SSACConfig", "make_agent_env"]
+__all__ = ["AGENTS", "CEM", "SAC", "SSAC", "Agent", "CEMAgentConfig", "LoopConfig", "SACAgentConfig",
+           "SSACConfig", "make_agent_env"]
 
 
 def agent_class(name: str) -> type[Agent]:

@@ -75,7 +75,7 @@ class Agent(ABC):
 
     @abstractmethod
     def observe(self, obs: np.ndarray, action: np.ndarray, reward: float, next_obs: np.ndarray,
-                terminated: bool) -> None:
+                terminated: bool, truncated: bool) -> None:
         """Store one transition."""
 
     @abstractmethod
@@ -138,7 +138,7 @@ class Agent(ABC):
             while self.env_steps < total_env_steps:
                 action = self.act(obs, explore=True)
                 next_obs, reward, terminated, truncated, info = self.env.step(action)
-                self.observe(obs, action, float(reward), next_obs, terminated)
+                self.observe(obs, action, float(reward), next_obs, terminated, truncated)
                 self.env_steps += int(info.get("low_level_steps", 1))
                 episode_return += float(reward)
                 obs = next_obs
@@ -225,6 +225,30 @@ class Agent(ABC):
                 f"Training diverged at env step {self.env_steps}: {', '.join(bad)} became NaN or inf. "
                 f"{kept} Lower the learning rate or check the rewards."
             )
+
+
+def optimizer_tensors(optimizers: dict[str, torch.optim.Optimizer]) -> dict[str, torch.Tensor]:
+    """Optimizer states (Adam moments, step counts) as flat `name.param.field` tensors for safetensors."""
+    out = {}
+    for name, optimizer in optimizers.items():
+        for i, entry in optimizer.state_dict()["state"].items():
+            for field, value in entry.items():
+                out[f"{name}.{i}.{field}"] = torch.as_tensor(value)
+    return out
+
+
+def load_optimizer_tensors(
+    optimizers: dict[str, torch.optim.Optimizer], tensors: dict[str, torch.Tensor]
+) -> None:
+    """Inverse of `optimizer_tensors`; keys of other prefixes are ignored."""
+    for name, optimizer in optimizers.items():
+        state = optimizer.state_dict()
+        for key, value in tensors.items():
+            prefix, _, rest = key.partition(".")
+            if prefix == name:
+                i, field = rest.split(".", 1)
+                state["state"].setdefault(int(i), {})[field] = value
+        optimizer.load_state_dict(state)
 
 
 def _read_agent_files(path: Path) -> tuple[dict, dict]:

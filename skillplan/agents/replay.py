@@ -20,6 +20,7 @@ class ReplayBuffer:
     """Ring buffer of (obs, action, reward, next_obs, terminated); oldest entries are overwritten.
 
     `terminated` (not `truncated`) stops bootstrapping: a time-limit cut keeps its value.
+    `episode_end` (terminated or truncated) marks where consecutive sequences must not cross.
     """
 
     def __init__(self, obs_dim: int, action_dim: int, capacity: int, seed: int = 0) -> None:
@@ -29,12 +30,14 @@ class ReplayBuffer:
         self.reward = torch.zeros(capacity)
         self.next_obs = torch.zeros(capacity, obs_dim)
         self.terminated = torch.zeros(capacity)
+        self.episode_end = torch.zeros(capacity, dtype=torch.bool)
         self.size = self.cursor = 0
         self._generator = torch.Generator().manual_seed(seed)
 
     def add(self, obs: np.ndarray, action: np.ndarray, reward: float, next_obs: np.ndarray,
-            terminated: bool) -> None:
+            terminated: bool, episode_end: bool | None = None) -> None:
         i = self.cursor
+        self.episode_end[i] = terminated if episode_end is None else episode_end
         self.obs[i] = torch.as_tensor(obs)
         self.action[i] = torch.as_tensor(action)
         self.reward[i] = float(reward)
@@ -49,15 +52,32 @@ class ReplayBuffer:
         return Batch(*(t.index_select(0, idx) for t in
                        (self.obs, self.action, self.reward, self.next_obs, self.terminated)))
 
+    def sample_sequences(self, batch_size: int, length: int) -> Batch:
+        """Runs of `length` consecutive transitions of one episode: every field is (B, length, ...)."""
+        ends = self.episode_end[: self.size].long()
+        crossings = torch.cat([torch.zeros(1, dtype=torch.long), ends.cumsum(0)])
+        starts = torch.arange(self.size - length + 1)
+        # no episode end before the run's last transition
+        valid = crossings[starts + length - 1] - crossings[starts] == 0
+        if self.size == self.capacity:  # nor may a run straddle the write head (old | new data)
+            valid &= (starts + length <= self.cursor) | (starts >= self.cursor)
+        starts = starts[valid]
+        if len(starts) == 0:
+            raise ValueError(f"no run of {length} consecutive transitions in the buffer yet")
+        pick = starts[torch.randint(len(starts), (batch_size,), generator=self._generator)]
+        rows = (pick[:, None] + torch.arange(length)).view(-1)
+        return Batch(*(t.index_select(0, rows).view(batch_size, length, *t.shape[1:]) for t in
+                       (self.obs, self.action, self.reward, self.next_obs, self.terminated)))
+
     def state_dict(self) -> dict[str, torch.Tensor]:
         """The filled part of the buffer, for checkpoints (safetensors-compatible tensors)."""
         n = self.size
         return {"obs": self.obs[:n], "action": self.action[:n], "reward": self.reward[:n],
                 "next_obs": self.next_obs[:n], "terminated": self.terminated[:n],
-                "cursor": torch.tensor([self.cursor])}
+                "episode_end": self.episode_end[:n], "cursor": torch.tensor([self.cursor])}
 
     def load_state_dict(self, state: dict[str, torch.Tensor]) -> None:
         n = len(state["reward"])
-        for name in ("obs", "action", "reward", "next_obs", "terminated"):
+        for name in ("obs", "action", "reward", "next_obs", "terminated", "episode_end"):
             getattr(self, name)[:n] = state[name]
         self.size, self.cursor = n, int(state["cursor"][0])

@@ -18,7 +18,7 @@ from gymnasium import spaces
 from pydantic import BaseModel
 from torch import nn
 
-from skillplan.agents.base import Agent, LoopConfig
+from skillplan.agents.base import Agent, LoopConfig, load_optimizer_tensors, optimizer_tensors
 from skillplan.agents.networks import SquashedGaussian, TwinQ, mlp
 from skillplan.agents.replay import Batch, ReplayBuffer
 from skillplan.errors import ConfigError
@@ -142,7 +142,7 @@ class SAC(Agent):
         obs_t = torch.as_tensor(obs, dtype=torch.float32).unsqueeze(0)
         return self.learner.act(obs_t, deterministic=not explore)[0].numpy()
 
-    def observe(self, obs, action, reward, next_obs, terminated) -> None:
+    def observe(self, obs, action, reward, next_obs, terminated, truncated) -> None:
         self.replay.add(obs, action, reward, next_obs, terminated)
 
     def update(self) -> dict[str, float]:
@@ -152,37 +152,15 @@ class SAC(Agent):
             batch = batch._replace(action=noisy.clamp(-self.bound, self.bound))
         return self.learner.update(batch)
 
+    def _optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        return {name: getattr(self.learner, name) for name in ("actor_opt", "critic_opt", "alpha_opt")}
+
     def state_tensors(self) -> dict[str, torch.Tensor]:
         learner = {f"learner.{k}": v for k, v in self.learner.state_dict().items()}
-        optim = {f"optim.{k}": v for k, v in _optimizer_tensors(self.learner).items()}
         replay = {f"replay.{k}": v for k, v in self.replay.state_dict().items()}
-        return {**learner, **optim, **replay}
+        return {**learner, **optimizer_tensors(self._optimizers()), **replay}
 
     def load_state_tensors(self, state: dict[str, torch.Tensor]) -> None:
         self.learner.load_state_dict({k[8:]: v for k, v in state.items() if k.startswith("learner.")})
-        _load_optimizer_tensors(self.learner, {k[6:]: v for k, v in state.items() if k.startswith("optim.")})
+        load_optimizer_tensors(self._optimizers(), state)
         self.replay.load_state_dict({k[7:]: v for k, v in state.items() if k.startswith("replay.")})
-
-
-OPTIMIZERS = ("actor_opt", "critic_opt", "alpha_opt")
-
-
-def _optimizer_tensors(learner: SoftActorCritic) -> dict[str, torch.Tensor]:
-    """Adam moments and step counts as flat tensors (safetensors holds tensors only)."""
-    out = {}
-    for name in OPTIMIZERS:
-        for i, state in getattr(learner, name).state_dict()["state"].items():
-            for key, value in state.items():
-                out[f"{name}.{i}.{key}"] = torch.as_tensor(value)
-    return out
-
-
-def _load_optimizer_tensors(learner: SoftActorCritic, tensors: dict[str, torch.Tensor]) -> None:
-    for name in OPTIMIZERS:
-        optimizer = getattr(learner, name)
-        state = optimizer.state_dict()
-        for key, value in tensors.items():
-            opt, i, field = key.split(".")
-            if opt == name:
-                state["state"].setdefault(int(i), {})[field] = value
-        optimizer.load_state_dict(state)

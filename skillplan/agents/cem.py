@@ -1,0 +1,209 @@
+"""SkiMo's downstream agent: CEM planning over skills inside the pretrained skill dynamics.
+
+The skill model's state encoder E and dynamics D (copied, then finetuned on task data) give latent
+states; task heads learned here give the reward R(h, z), twin values Q(h, z) and a task policy
+π(z | h) regularised toward the skill prior p(z | s). Each decision plans a skill sequence with
+`CEMPlanner`; each update rolls the latent model along replayed runs of consecutive skills
+(TD-MPC's objective: latent consistency, reward, TD value, each discounted by ρ^k).
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+
+import gymnasium as gym
+import numpy as np
+import torch
+from pydantic import BaseModel
+from torch import nn
+
+from skillplan.agents.base import Agent, LoopConfig, load_optimizer_tensors, optimizer_tensors
+from skillplan.agents.networks import TwinQ, mlp
+from skillplan.agents.planning import CEMConfig, CEMPlanner
+from skillplan.agents.replay import ReplayBuffer
+from skillplan.errors import ConfigError
+
+
+class CEMLearnConfig(BaseModel):
+    """Task-head learning; SkiMo's kitchen values where it gives them, TD-MPC's otherwise."""
+
+    hidden: tuple[int, ...] = (256, 256)
+    lr: float = 1e-3
+    batch_size: int = 256
+    sequence: int = 5  # consecutive skills per replayed run (SkiMo: 5)
+    rho: float = 0.5  # per-step discount of the rollout losses
+    gamma: float = 0.99  # per skill step
+    tau: float = 0.01  # target network EMA rate
+    consistency_coef: float = 2.0
+    reward_coef: float = 0.5
+    value_coef: float = 0.1
+    init_alpha: float = 0.1
+    target_divergence: float = 5.0  # δ for KL(π ‖ prior), as SSAC
+    grad_clip: float = 20.0
+
+
+class CEMAgentConfig(LoopConfig):
+    planner: CEMConfig = CEMConfig()
+    learn: CEMLearnConfig = CEMLearnConfig()
+
+
+class TaskModel(nn.Module):
+    """Finetuned E and D plus task heads: the `LatentModel` the planner plans through."""
+
+    def __init__(self, skill_model, hidden: tuple[int, ...]) -> None:
+        super().__init__()
+        dynamics = skill_model.dynamics
+        self.encoder = copy.deepcopy(dynamics.encoder)
+        self.target_encoder = copy.deepcopy(dynamics.encoder).requires_grad_(False)
+        self.step = copy.deepcopy(dynamics.step)
+        latent, z_dim = self.step[-1].out_features, skill_model.metadata.z_dim
+        self.reward_head = mlp(latent + z_dim, hidden, 1)
+        self.critic = TwinQ(latent, z_dim, hidden)
+        self.critic_target = copy.deepcopy(self.critic).requires_grad_(False)
+        self.actor = mlp(latent, hidden, 2 * z_dim)
+        self.register_buffer("obs_mean", skill_model.obs_mean.clone())
+        self.register_buffer("obs_std", skill_model.obs_std.clone())
+
+    def encode(self, obs: torch.Tensor, target: bool = False) -> torch.Tensor:
+        encoder = self.target_encoder if target else self.encoder
+        return encoder((obs - self.obs_mean) / self.obs_std)
+
+    def next_latent(self, h: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        return self.step(torch.cat([h, z], -1))
+
+    def reward(self, h: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        return self.reward_head(torch.cat([h, z], -1)).squeeze(-1)
+
+    def q_value(self, h: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        return self.critic(h, z).min(0).values
+
+    def policy(self, h: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        mean, log_std = self.actor(h).chunk(2, -1)
+        return mean, log_std.clamp(-5, 2).exp()
+
+
+def gaussian_kl(mean: torch.Tensor, std: torch.Tensor, prior: torch.distributions.Normal) -> torch.Tensor:
+    """KL(N(mean, std) ‖ prior), summed over skill dimensions."""
+    return torch.distributions.kl_divergence(torch.distributions.Normal(mean, std), prior).sum(-1)
+
+
+class CEM(Agent):
+    """Plans skills with CEM/MPPI in the learned latent model; learns task heads from its own data."""
+
+    name = "cem"
+    config_class = CEMAgentConfig
+    config: CEMAgentConfig
+
+    def __init__(self, env: gym.Env, config: CEMAgentConfig | None = None) -> None:
+        super().__init__(env, config)
+        try:
+            self.skill_model = env.get_wrapper_attr("skill_model").requires_grad_(False)
+        except AttributeError:
+            raise ConfigError("CEM plans in skill space: it needs a skill environment, e.g. "
+                              "gym.make('SkillKitchen-v0', prior=DIR).") from None
+        if self.skill_model.dynamics is None:
+            raise ConfigError(f"CEM needs a prior pretrained with skill dynamics; this one is preset "
+                              f"'{self.skill_model.config.preset}'. Pretrain with --preset skimo or "
+                              "skillplan.")
+        cfg = self.config
+        self.model = TaskModel(self.skill_model, cfg.learn.hidden)
+        self.z_dim = self.skill_model.metadata.z_dim
+        self.bound = float(env.action_space.high.max())
+        planner_cfg = cfg.planner.model_copy(update={"z_bound": self.bound})
+        self.planner = CEMPlanner(self.model, self.z_dim, planner_cfg,
+                                  generator=torch.Generator().manual_seed(cfg.seed))
+        world = [*self.model.encoder.parameters(), *self.model.step.parameters(),
+                 *self.model.reward_head.parameters(), *self.model.critic.parameters()]
+        self.model_opt = torch.optim.Adam(world, lr=cfg.learn.lr)
+        self.actor_opt = torch.optim.Adam(self.model.actor.parameters(), lr=cfg.learn.lr)
+        self.log_alpha = nn.Parameter(torch.tensor(math.log(cfg.learn.init_alpha)))
+        self.alpha_opt = torch.optim.Adam([self.log_alpha], lr=cfg.learn.lr)
+        obs_dim = int(np.prod(env.observation_space.shape))
+        self.replay = ReplayBuffer(obs_dim, self.z_dim, cfg.buffer_size, cfg.seed)
+
+    def episode_start(self) -> None:
+        self.planner.reset()
+
+    @torch.inference_mode()
+    def act(self, obs: np.ndarray, explore: bool) -> np.ndarray:
+        obs_t = torch.as_tensor(obs, dtype=torch.float32).unsqueeze(0)
+        if explore and self.env_steps < self.config.learning_starts:
+            return self.skill_model.prior_dist(obs_t).sample()[0].clamp(-self.bound, self.bound).numpy()
+        return self.planner.plan(self.model.encode(obs_t), step=self.env_steps, eval_mode=not explore).numpy()
+
+    def observe(self, obs, action, reward, next_obs, terminated, truncated) -> None:
+        self.replay.add(obs, action, reward, next_obs, terminated, episode_end=terminated or truncated)
+
+    def update(self) -> dict[str, float]:
+        cfg = self.config.learn
+        model = self.model
+        runs = self.replay.sample_sequences(cfg.batch_size, cfg.sequence)
+        obs, z, reward, next_obs, terminated = (t.transpose(0, 1) for t in runs)  # time-major
+
+        # ---- world model and values along the replayed run ------------------------------------
+        with torch.no_grad():
+            next_h_target = model.encode(next_obs, target=True)
+            next_h_online = model.encode(next_obs)
+            next_z = model.policy(next_h_online)[0].clamp(-self.bound, self.bound)
+            td_target = reward + cfg.gamma * (1 - terminated) * model.critic_target(
+                next_h_online, next_z).min(0).values
+        h = model.encode(obs[0])
+        consistency = reward_loss = value_loss = torch.zeros(())
+        latents = []
+        for k in range(cfg.sequence):
+            latents.append(h)
+            weight = cfg.rho**k
+            q = model.critic(h, z[k])
+            reward_loss = reward_loss + weight * (model.reward(h, z[k]) - reward[k]).square().mean()
+            value_loss = value_loss + weight * (q - td_target[k]).square().mean()
+            h = model.next_latent(h, z[k])
+            consistency = consistency + weight * (h - next_h_target[k]).square().mean()
+        world_loss = (cfg.consistency_coef * consistency + cfg.reward_coef * reward_loss
+                      + cfg.value_coef * value_loss) / cfg.sequence
+        self.model_opt.zero_grad(set_to_none=True)
+        world_loss.backward()
+        grad_norm = nn.utils.clip_grad_norm_(self.model_opt.param_groups[0]["params"], cfg.grad_clip)
+        self.model_opt.step()
+
+        # ---- task policy: high value, close to the skill prior ---------------------------------
+        h = torch.cat(latents).detach()
+        states = obs.reshape(-1, obs.shape[-1])
+        mean, std = model.policy(h)
+        policy_z = (mean + std * torch.randn_like(std)).clamp(-self.bound, self.bound)
+        with torch.no_grad():
+            prior = self.skill_model.prior_dist(states)
+        kl = gaussian_kl(mean, std, prior)
+        alpha = self.log_alpha.exp().detach()
+        actor_loss = (alpha * kl - model.q_value(h, policy_z)).mean()
+        self.actor_opt.zero_grad(set_to_none=True)
+        actor_loss.backward()
+        self.actor_opt.step()
+        alpha_loss = -(self.log_alpha * (kl.detach() - cfg.target_divergence)).mean()
+        self.alpha_opt.zero_grad(set_to_none=True)
+        alpha_loss.backward()
+        self.alpha_opt.step()
+
+        with torch.no_grad():
+            for online, target in ((model.critic, model.critic_target),
+                                   (model.encoder, model.target_encoder)):
+                torch._foreach_lerp_(list(target.parameters()), list(online.parameters()), cfg.tau)
+        return {"consistency_loss": consistency.item(), "reward_loss": reward_loss.item(),
+                "value_loss": value_loss.item(), "actor_loss": actor_loss.item(),
+                "prior_kl": kl.mean().item(), "alpha": alpha.item(), "grad_norm": float(grad_norm)}
+
+    def _optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        return {"model_opt": self.model_opt, "actor_opt": self.actor_opt, "alpha_opt": self.alpha_opt}
+
+    def state_tensors(self) -> dict[str, torch.Tensor]:
+        model = {f"model.{k}": v for k, v in self.model.state_dict().items()}
+        replay = {f"replay.{k}": v for k, v in self.replay.state_dict().items()}
+        return {**model, "log_alpha": self.log_alpha.detach().reshape(1),
+                **optimizer_tensors(self._optimizers()), **replay}
+
+    def load_state_tensors(self, state: dict[str, torch.Tensor]) -> None:
+        self.model.load_state_dict({k[6:]: v for k, v in state.items() if k.startswith("model.")})
+        with torch.no_grad():
+            self.log_alpha.copy_(state["log_alpha"][0])
+        load_optimizer_tensors(self._optimizers(), state)
+        self.replay.load_state_dict({k[7:]: v for k, v in state.items() if k.startswith("replay.")})
