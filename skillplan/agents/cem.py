@@ -53,10 +53,10 @@ class TaskModel(nn.Module):
 
     def __init__(self, skill_model, hidden: tuple[int, ...]) -> None:
         super().__init__()
-        dynamics = skill_model.dynamics
-        self.encoder = copy.deepcopy(dynamics.encoder)
+        dynamics = skill_model.dynamics  # copied, so finetuning leaves the pretrained prior as it was
+        self.encoder = copy.deepcopy(dynamics.encoder).requires_grad_(True)
         self.target_encoder = copy.deepcopy(dynamics.encoder).requires_grad_(False)
-        self.step = copy.deepcopy(dynamics.step)
+        self.step = copy.deepcopy(dynamics.step).requires_grad_(True)
         latent, z_dim = self.step[-1].out_features, skill_model.metadata.z_dim
         self.reward_head = mlp(latent + z_dim, hidden, 1)
         self.critic = TwinQ(latent, z_dim, hidden)

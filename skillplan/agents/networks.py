@@ -35,7 +35,7 @@ class EnsembleLinear(nn.Module):
 
 
 class TwinQ(nn.Module):
-    """Two Q-functions Q(s, a) evaluated together; returns (2, B)."""
+    """Two Q-functions Q(s, a) evaluated together: inputs (..., dim) give values (2, ...)."""
 
     def __init__(self, obs_dim: int, action_dim: int, hidden: Sequence[int]) -> None:
         super().__init__()
@@ -45,10 +45,12 @@ class TwinQ(nn.Module):
         self.head = EnsembleLinear(2, dims[-1], 1)
 
     def forward(self, obs: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
-        x = torch.cat([obs, action], -1).expand(2, -1, -1)
+        x = torch.cat([obs, action], -1)
+        batch_shape = x.shape[:-1]
+        x = x.reshape(1, -1, x.shape[-1]).expand(2, -1, -1)
         for layer, norm in zip(self.layers, self.norms, strict=True):
             x = F.mish(norm(layer(x)))
-        return self.head(x).squeeze(-1)
+        return self.head(x).reshape(2, *batch_shape)
 
 
 class SquashedGaussian(nn.Module):

@@ -28,7 +28,7 @@ class _NormalisedPrior(nn.Module):
 
     def __init__(self, model) -> None:
         super().__init__()
-        self.net = copy.deepcopy(model.prior.net)
+        self.net = copy.deepcopy(model.prior.net).requires_grad_(True)  # the model is frozen
         self.register_buffer("mean", model.obs_mean.clone())
         self.register_buffer("std", model.obs_std.clone())
 

@@ -1,0 +1,183 @@
+"""Skill environments and the skill agents, on tiny priors pretrained from real env rollouts."""
+
+from __future__ import annotations
+
+import io
+import os
+
+import gymnasium as gym
+import numpy as np
+import pytest
+from gymnasium.utils.env_checker import check_env
+from minari.data_collector import EpisodeBuffer
+from rich.console import Console
+
+import skillplan  # noqa: F401  (registers the skill envs)
+from skillplan.agents import CEM, SSAC, CEMAgentConfig, SSACConfig, make_agent_env
+from skillplan.config import resolve_config
+from skillplan.data.writing import write_dataset
+from skillplan.envs.base import make_base_env
+from skillplan.errors import CheckpointError, ConfigError, SkillplanError
+from skillplan.pretrain import pretrain
+
+H = 4  # the tiny priors' skill horizon
+TINY = {"model": {"horizon": H, "z_dim": 4, "hidden": 32, "depth": 1, "latent_dim": 16},
+        "pretrain": {"steps": 30, "batch_size": 32, "n_skills": 2, "precision": "fp32", "threads": 1,
+                     "eval_windows": 32, "log_every": 10, "eval_every": 30, "checkpoint_every": 30}}
+
+
+def _stack(frames: list) -> dict | np.ndarray:
+    if isinstance(frames[0], dict):
+        return {k: _stack([f[k] for f in frames]) for k in frames[0]}
+    return np.stack(frames)
+
+
+def random_rollouts(env: gym.Env, dataset_id: str, episodes: int, seed: int = 0) -> None:
+    """Write random-action episodes of `env` (full dict observations) as a Minari dataset."""
+    buffers = []
+    for i in range(episodes):
+        obs, _ = env.reset(seed=seed + i)
+        frames, actions, done = [obs], [], False
+        while not done:
+            action = env.action_space.sample()
+            obs, _, terminated, truncated, _ = env.step(action)
+            frames.append({k: (dict(v) if isinstance(v, dict) else v) for k, v in obs.items()})
+            actions.append(action)
+            done = terminated or truncated
+        n = len(actions)
+        buffers.append(EpisodeBuffer(id=i, observations=_stack(frames), actions=np.stack(actions),
+                                     rewards=np.zeros(n), terminations=np.zeros(n, bool),
+                                     truncations=np.r_[np.zeros(n - 1, bool), True]))
+    write_dataset(dataset_id, buffers, env=env.spec)
+
+
+@pytest.fixture(scope="session")
+def priors(tmp_path_factory) -> dict[str, str]:
+    """Tiny skimo-preset priors (with dynamics) for the kitchen and the point maze."""
+    root = tmp_path_factory.mktemp("priors")
+    old = os.environ.get("MINARI_DATASETS_PATH")
+    os.environ["MINARI_DATASETS_PATH"] = str(root / "minari")
+    try:
+        random_rollouts(make_base_env("FrankaKitchen-v1", max_episode_steps=40), "test/kitchen-v0", 3)
+        random_rollouts(make_base_env("PointMaze_Large-v3", max_episode_steps=40), "test/maze-v0", 3)
+        paths = {}
+        for name in ("kitchen", "maze"):
+            config = resolve_config("skimo", overrides={**TINY, "data": {"dataset": f"test/{name}-v0"}})
+            pretrain(config, root / name, console=Console(file=io.StringIO()))
+            paths[name] = str(root / name / "prior")
+    finally:
+        os.environ.pop("MINARI_DATASETS_PATH") if old is None else os.environ.update(MINARI_DATASETS_PATH=old)
+    return paths
+
+
+@pytest.mark.parametrize("env_id", ["SkillKitchen-v0", "SkillKitchenMisaligned-v0", "SkillPointMaze-v0"])
+def test_registered_skill_envs_pass_check_env(priors, env_id):
+    prior = priors["maze" if "Maze" in env_id else "kitchen"]
+    env = gym.make(env_id, prior=prior)
+    check_env(env, skip_render_check=True)
+    assert env.action_space.shape == (4,) and env.observation_space.dtype == np.float32
+
+
+def test_one_skill_step_is_h_low_level_steps(priors):
+    env = gym.make("SkillKitchen-v0", prior=priors["kitchen"])
+    env.reset(seed=0)
+    base = env.unwrapped
+    _, _, _, _, info = env.step(env.action_space.sample())
+    assert info["low_level_steps"] == H
+    assert base.robot_env.data.time == pytest.approx(H * 0.08, rel=1e-6)  # dt = 0.08 s per step
+    assert "subtasks_completed" in info and "success" in info
+
+
+def test_skill_episode_ends_with_the_low_level_budget(priors):
+    env = gym.make("SkillKitchen-v0", prior=priors["kitchen"], low_level_steps=10)
+    env.reset(seed=0)
+    steps = []
+    truncated = False
+    while not truncated:
+        *_, truncated, info = env.step(np.zeros(4, np.float32))
+        steps.append(info["low_level_steps"])
+    assert steps == [4, 4, 2]  # stops early inside the third skill
+
+
+def test_spec_remakes_the_env(priors):
+    env = gym.make("SkillKitchenMisaligned-v0", prior=priors["kitchen"], enforce_order=False)
+    again = gym.make(env.spec)
+    assert again.spec.kwargs == env.spec.kwargs
+    assert again.get_wrapper_attr("tasks") == ("microwave", "light switch", "slide cabinet", "hinge cabinet")
+    assert again.get_wrapper_attr("enforce_order") is False
+
+
+def test_skill_model_is_reachable_through_the_wrappers(priors):
+    env = gym.make("SkillPointMaze-v0", prior=priors["maze"])
+    model = env.get_wrapper_attr("skill_model")
+    assert model.metadata.env_id == "PointMaze_Large-v3" and model.dynamics is not None
+
+
+def test_vector_env_steps_skills_in_parallel(priors):
+    envs = gym.make_vec("SkillPointMaze-v0", num_envs=2, vectorization_mode="async", prior=priors["maze"])
+    obs, _ = envs.reset(seed=0)
+    obs, *_, info = envs.step(envs.action_space.sample())
+    assert obs.shape == (2, 6) and (info["low_level_steps"] == H).all()
+    envs.close()
+
+
+def test_prior_from_another_env_is_named(priors):
+    with pytest.raises(CheckpointError, match=r"PointMaze_Large-v3.*FrankaKitchen-v1"):
+        gym.make("SkillKitchen-v0", prior=priors["maze"])
+
+
+def test_missing_or_corrupt_prior_says_what_a_checkpoint_holds(priors, tmp_path):
+    with pytest.raises(CheckpointError, match=r"weights\.safetensors"):
+        gym.make("SkillKitchen-v0", prior=str(tmp_path / "nowhere"))
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    for name in ("weights.safetensors", "config.json", "metadata.json"):
+        (broken / name).write_text("{")
+    with pytest.raises(CheckpointError, match="corrupt"):
+        gym.make("SkillKitchen-v0", prior=str(broken))
+
+
+def test_unknown_agent_or_env_lists_the_valid_ones(priors):
+    with pytest.raises(ConfigError, match="ssac"):
+        make_agent_env("ppo", "SkillKitchen-v0", priors["kitchen"])
+    with pytest.raises(SkillplanError, match="SkillPointMaze-v0"):
+        make_agent_env("ssac", "SkillAntMaze-v0", priors["kitchen"])
+
+
+FAST = dict(learning_starts=40, eval_every=200, eval_episodes=1, checkpoint_every=200, threads=1,
+            buffer_size=2_000)
+
+
+def test_ssac_trains_on_a_skill_env_and_round_trips(priors, tmp_path):
+    env = gym.make("SkillPointMaze-v0", prior=priors["maze"], low_level_steps=80)
+    agent = SSAC(env, SSACConfig(**FAST))
+    start = agent.learner.actor.state_dict()["net.net.0.weight"].clone()
+    # the policy starts as the prior: same mean skill
+    obs = np.zeros(6, np.float32)
+    prior_mean = agent.skill_model.prior_dist(obs).mean.numpy()
+    np.testing.assert_allclose(agent.predict(obs), np.clip(2 * np.tanh(prior_mean), -2, 2), atol=1e-5)
+    agent.learn(400, tmp_path, show_progress=False)
+    assert not np.allclose(start, agent.learner.actor.state_dict()["net.net.0.weight"])
+    loaded = SSAC.load(tmp_path / "agent")
+    np.testing.assert_array_equal(loaded.predict(obs), agent.predict(obs))
+
+
+def test_cem_trains_and_its_losses_move(priors, tmp_path):
+    env = gym.make("SkillPointMaze-v0", prior=priors["maze"], low_level_steps=80)
+    config = CEMAgentConfig(**FAST, planner={"samples": 64, "elites": 8, "iterations": 2, "policy_samples": 4,
+                                             "horizon_ramp_steps": 0},
+                            learn={"batch_size": 32, "sequence": 3, "hidden": (32, 32)})
+    agent = CEM(env, config)
+    agent.learn(200, show_progress=False)
+    first = agent.update()
+    for _ in range(30):
+        last = agent.update()
+    assert last["consistency_loss"] < first["consistency_loss"]
+    agent.save(tmp_path / "agent")
+    loaded = CEM.load(tmp_path / "agent")
+    assert loaded.env_steps == agent.env_steps and loaded.replay.size == agent.replay.size
+
+
+def test_cem_needs_a_skill_env():
+    with pytest.raises(ConfigError, match="skill environment"):
+        CEM(make_base_env("Pendulum-v1"), CEMAgentConfig())
