@@ -61,8 +61,11 @@ def priors(tmp_path_factory) -> dict[str, str]:
         random_rollouts(make_base_env("FrankaKitchen-v1", max_episode_steps=40), "test/kitchen-v0", 3)
         random_rollouts(make_base_env("PointMaze_Large-v3", max_episode_steps=40), "test/maze-v0", 3)
         paths = {}
-        for name in ("kitchen", "maze"):
-            config = resolve_config("skimo", overrides={**TINY, "data": {"dataset": f"test/{name}-v0"}})
+        for name, data, decoder in (("kitchen", "kitchen", "closed"), ("maze", "maze", "closed"),
+                                    ("kitchen-open", "kitchen", "open")):
+            model = {**TINY["model"], "decoder": decoder}
+            config = resolve_config("skimo", overrides={**TINY, "model": model,
+                                                        "data": {"dataset": f"test/{data}-v0"}})
             pretrain(config, root / name, console=Console(file=io.StringIO()))
             paths[name] = str(root / name / "prior")
     finally:
@@ -181,3 +184,34 @@ def test_cem_trains_and_its_losses_move(priors, tmp_path):
 def test_cem_needs_a_skill_env():
     with pytest.raises(ConfigError, match="skill environment"):
         CEM(make_base_env("Pendulum-v1"), CEMAgentConfig())
+
+
+def test_numpy_decoder_matches_the_torch_decoder(priors):
+    from skillplan.envs.skill_env import ClosedLoopNumpyDecoder
+    from skillplan.models.skill_model import SkillModel
+
+    model = SkillModel.load(priors["kitchen"])
+    fast = ClosedLoopNumpyDecoder(model)
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        state = rng.normal(size=59).astype(np.float32) * 2
+        z = rng.normal(size=4).astype(np.float32)
+        np.testing.assert_allclose(fast(state, z), model.decode_action(state, z).detach().numpy(), atol=1e-5)
+
+
+def test_open_loop_prior_plays_its_action_sequence(priors):
+    env = gym.make("SkillKitchen-v0", prior=priors["kitchen-open"])
+    model = env.get_wrapper_attr("skill_model")
+    env.reset(seed=0)
+    played = []
+    base_step = env.unwrapped.step
+
+    def record(action):
+        played.append(np.array(action))
+        return base_step(action)
+
+    env.unwrapped.step = record
+    z = np.full(4, 0.3, np.float32)
+    env.step(z)
+    expected = [model.decode_action(np.zeros(59), z, t).detach().numpy() for t in range(H)]
+    np.testing.assert_allclose(np.stack(played), np.stack(expected), atol=1e-5)

@@ -1,0 +1,100 @@
+"""Skill-wrapper overhead: SkillKitchen-v0 against raw task-env stepping, same low-level steps, one run.
+
+Target (issue 5): the skill wrapper costs ≤ 5% over raw env stepping. The prior has the default
+`skillplan` architecture (weights are random: the cost does not depend on them).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import gymnasium as gym
+import numpy as np
+import torch
+from minari.serialization import serialize_space
+
+import skillplan
+from skillplan.checkpoint import SkillMetadata
+from skillplan.config import resolve_config
+from skillplan.envs.tasks import make_kitchen_task
+from skillplan.models.skill_model import SkillModel
+
+RESULTS = Path(__file__).parent / "results"
+
+
+def kitchen_prior(path: Path) -> None:
+    """A default-architecture skill model with FrankaKitchen-v1's spaces, saved as a checkpoint."""
+    env = make_kitchen_task()
+    config = resolve_config("skillplan")
+    meta = SkillMetadata(
+        dataset="kitchen-scripted", dataset_ids=[], fingerprint="benchmark", env_id="FrankaKitchen-v1",
+        env_kwargs={}, observation_space=json.loads(serialize_space(env.observation_space)),
+        action_space=json.loads(serialize_space(env.action_space)), obs_keys=["observation"], obs_dim=59,
+        act_dim=9, horizon=config.model.horizon, z_dim=config.model.z_dim, obs_mean=[0.0] * 59,
+        obs_std=[1.0] * 59, act_center=[0.0] * 9, act_scale=[1.0] * 9, act_bounded=True,
+        version=skillplan.__version__,
+    )
+    SkillModel(config, meta).save(path)
+
+
+def time_raw(steps: int, seed: int) -> float:
+    env = make_kitchen_task(max_episode_steps=10**9)
+    env.reset(seed=seed)
+    actions = np.random.default_rng(seed).uniform(-1, 1, (steps, 9)).astype(np.float32)
+    start = time.perf_counter()
+    for action in actions:
+        env.step(action)
+    return time.perf_counter() - start
+
+
+def time_skill(prior: Path, steps: int, seed: int) -> float:
+    env = gym.make("SkillKitchen-v0", prior=str(prior), low_level_steps=10**9)
+    env.reset(seed=seed)
+    skills = np.random.default_rng(seed).uniform(-1, 1, (steps // 10, 10)).astype(np.float32)
+    start = time.perf_counter()
+    for z in skills:
+        env.step(z)
+    return time.perf_counter() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--steps", type=int, default=2_000, help="low-level steps per timing")
+    parser.add_argument("--repeats", type=int, default=5, help="interleaved raw/skill timing pairs")
+    parser.add_argument("--out", type=Path, default=RESULTS / "skill_env_overhead.json")
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+
+    with tempfile.TemporaryDirectory() as tmp:
+        prior = Path(tmp) / "prior"
+        kitchen_prior(prior)
+        time_skill(prior, 100, 0)  # warm-up: imports, first-call allocations
+        raw, skill = [], []
+        for i in range(args.repeats):  # interleaved, so a busy neighbour hits both alike
+            raw.append(time_raw(args.steps, i))
+            skill.append(time_skill(prior, args.steps, i))
+    ratios = np.array(skill) / np.array(raw)
+    result = {
+        "raw_steps_per_s": args.steps / float(np.median(raw)),
+        "skill_env_low_level_steps_per_s": args.steps / float(np.median(skill)),
+        "overhead_median": float(np.median(ratios) - 1),
+        "overhead_per_repeat": [round(float(r - 1), 4) for r in ratios],
+        "target_overhead": 0.05,
+        "machine": {"cpu": platform.processor() or platform.machine(), "cores": os.cpu_count()},
+        "command": "python " + " ".join(sys.argv),
+    }
+    for key, value in result.items():
+        print(f"{key:>34}: {value:.4f}" if isinstance(value, float) else f"{key:>34}: {value}")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
