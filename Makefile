@@ -2,8 +2,10 @@
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
-# The main job `make setup` ends with; override e.g. `make setup MAIN="skillplan datasets list"`.
-MAIN ?= skillplan pretrain --dataset kitchen-scripted --out runs/kitchen-scripted
+RUN := runs/kitchen-scripted
+# The main job `make setup` ends with: pretrain the `skillplan` preset on the scripted kitchen data
+# (generated first when missing). A second `make setup` resumes the finished run instead of failing.
+MAIN ?= skillplan pretrain --dataset kitchen-scripted --out $(RUN) $$(test -d $(RUN)/prior && echo --resume)
 
 .PHONY: setup test lint
 
