@@ -11,6 +11,8 @@ from rich.panel import Panel
 import skillplan
 from skillplan.cli.benchmark import benchmark
 from skillplan.cli.datasets import datasets_app
+from skillplan.cli.pretrain import evaluate_prior_command, pretrain_command
+from skillplan.cli.train import evaluate, train
 from skillplan.errors import SkillplanError
 
 app = typer.Typer(
@@ -22,6 +24,10 @@ app = typer.Typer(
     rich_markup_mode="rich",
 )
 app.add_typer(datasets_app, name="datasets")
+app.command("pretrain")(pretrain_command)
+app.command("evaluate-prior")(evaluate_prior_command)
+app.command("train")(train)
+app.command("evaluate")(evaluate)
 app.command(
     "benchmark", context_settings={"allow_extra_args": True, "ignore_unknown_options": True}
 )(benchmark)

@@ -1,0 +1,120 @@
+"""Prior rollouts: run skills sampled from a model's prior in its dataset's environment.
+
+SPiRL's maintainers recommend these as the check of a pretrained prior: draw z ~ p(z | s), run it
+with the closed-loop decoder for H steps, repeat. Kitchen reports completed subtasks
+(`info["episode_task_completions"]`), mazes their success (`info["success"]`), others the return.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from functools import partial
+
+import gymnasium as gym
+import numpy as np
+import torch
+
+from skillplan.envs.base import make_base_env
+from skillplan.models.skill_model import SkillModel
+
+# Evaluation episode lengths that differ from what datasets record (kitchen data is often collected
+# in longer episodes): SPiRL, SkiMo and D4RL evaluate kitchen in 280-step episodes.
+EVAL_EPISODE_STEPS = {"FrankaKitchen-v1": 280}
+
+
+@dataclass
+class PriorRollouts:
+    """Per-episode outcomes of prior rollouts."""
+
+    env_id: str
+    returns: list[float] = field(default_factory=list)
+    subtasks: list[int] = field(default_factory=list)  # kitchen: subtasks completed per episode
+    n_tasks: int = 0  # kitchen: subtasks the env asks for
+    successes: list[bool] = field(default_factory=list)  # mazes: goal reached per episode
+
+    @property
+    def kind(self) -> str:
+        return "kitchen" if self.subtasks else "success" if self.successes else "return"
+
+    def summary(self) -> dict[str, float]:
+        """Headline numbers: mean subtasks and full-completion rate, success rate, or mean return."""
+        out = {"episodes": float(len(self.returns)), "mean_return": float(np.mean(self.returns))}
+        if self.kind == "kitchen":
+            out["mean_subtasks"] = float(np.mean(self.subtasks))
+            out["full_completion_rate"] = float(np.mean([n >= self.n_tasks for n in self.subtasks]))
+        elif self.kind == "success":
+            out["success_rate"] = float(np.mean(self.successes))
+        return out
+
+    def distribution(self) -> dict[int, int]:
+        """Kitchen: how many episodes completed 0, 1, 2, ... subtasks."""
+        counts = Counter(self.subtasks)
+        return {n: counts.get(n, 0) for n in range(max(self.n_tasks, max(self.subtasks, default=0)) + 1)}
+
+
+def make_vector_env(model: SkillModel, n_envs: int, max_steps: int | None) -> gym.vector.VectorEnv:
+    """`n_envs` copies of the model's dataset env; subprocesses (spawned) when there are several."""
+    kwargs = dict(model.metadata.env_kwargs)
+    max_steps = max_steps or EVAL_EPISODE_STEPS.get(model.metadata.env_id)
+    if max_steps is not None:
+        kwargs["max_episode_steps"] = max_steps
+    fns = [partial(make_base_env, model.metadata.env_id, **kwargs) for _ in range(n_envs)]
+    if n_envs == 1:
+        return gym.vector.SyncVectorEnv(fns)
+    # spawn, not fork: this process holds torch's thread pool, which a fork would break.
+    return gym.vector.AsyncVectorEnv(fns, context="spawn")
+
+
+@torch.no_grad()
+def evaluate_prior(
+    model: SkillModel, episodes: int, *, workers: int = 2, seed: int = 0, max_steps: int | None = None,
+    on_episode=None,
+) -> PriorRollouts:
+    """Run `episodes` prior-rollout episodes, `workers` environments at a time, in lockstep.
+
+    Every H steps each env draws a fresh z from the prior at its current state. `on_episode` is
+    called once per finished episode (for progress bars).
+    """
+    model.eval()
+    horizon = model.config.model.horizon
+    result = PriorRollouts(model.metadata.env_id)
+    generator = torch.Generator().manual_seed(seed)
+    n_envs = max(1, min(workers, episodes))
+    envs = make_vector_env(model, n_envs, max_steps)
+    try:
+        for first in range(0, episodes, n_envs):
+            batch = min(n_envs, episodes - first)
+            obs, info = envs.reset(seed=[seed + first + i for i in range(n_envs)])
+            kitchen, maze = "tasks_to_complete" in info, "success" in info
+            if kitchen:
+                result.n_tasks = len(info["tasks_to_complete"][0])
+            running = np.arange(n_envs) < batch
+            returns, completed = np.zeros(n_envs), np.zeros(n_envs, dtype=int)
+            reached = np.zeros(n_envs, dtype=bool)
+            step = 0
+            while running.any():
+                if step % horizon == 0:
+                    prior = model.prior_dist(obs)
+                    z = prior.mean + prior.stddev * torch.randn(prior.mean.shape, generator=generator)
+                actions = model.decode_action(obs, z, step % horizon).numpy()
+                obs, reward, terminated, truncated, info = envs.step(actions)
+                step += 1
+                returns += reward * running
+                if kitchen:
+                    counts = [len(done) for done in info["episode_task_completions"]]
+                    completed = np.where(running, counts, completed)
+                if maze:
+                    reached |= running & info["success"].astype(bool)
+                for i in np.flatnonzero(running & (terminated | truncated)):
+                    running[i] = False
+                    result.returns.append(float(returns[i]))
+                    if kitchen:
+                        result.subtasks.append(int(completed[i]))
+                    if maze:
+                        result.successes.append(bool(reached[i]))
+                    if on_episode is not None:
+                        on_episode()
+    finally:
+        envs.close()
+    return result

@@ -1,0 +1,38 @@
+"""SkiMo's skill dynamics: a state encoder E(s) -> h, D(h, z) -> ĥ one skill (H steps) ahead, O(h) -> s."""
+
+from __future__ import annotations
+
+import copy
+
+import torch
+from torch import nn
+
+from skillplan.models.mlp import mlp
+
+
+class SkillDynamics(nn.Module):
+    """The latent skill-level world model, with an EMA copy of the encoder as consistency target."""
+
+    def __init__(self, obs_dim: int, z_dim: int, latent_dim: int, hidden: int, depth: int):
+        super().__init__()
+        self.encoder = mlp(obs_dim, latent_dim, hidden, depth)
+        self.target_encoder = copy.deepcopy(self.encoder).requires_grad_(False)
+        self.step = mlp(latent_dim + z_dim, latent_dim, hidden, depth)
+        self.obs_decoder = mlp(latent_dim, obs_dim, hidden, depth)
+
+    def predict(self, h: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        """ĥ after executing skill z from latent state h."""
+        return self.step(torch.cat([h, z], dim=-1))
+
+    def rollout(self, h: torch.Tensor, zs: torch.Tensor) -> torch.Tensor:
+        """Latent states after each of the skills zs (..., N, z_dim), from h: (..., N, latent_dim)."""
+        predicted = []
+        for i in range(zs.shape[-2]):
+            h = self.predict(h, zs[..., i, :])
+            predicted.append(h)
+        return torch.stack(predicted, dim=-2)
+
+    @torch.no_grad()
+    def update_target(self, tau: float) -> None:
+        """Move the target encoder a step `tau` toward the online one."""
+        torch._foreach_lerp_(list(self.target_encoder.parameters()), list(self.encoder.parameters()), tau)

@@ -1,0 +1,107 @@
+"""SkillModel's parts learn what they are for: reconstruction, prior, PU separation, adversarial alignment."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+import torch
+
+from skillplan.config import RunConfig
+from skillplan.data.loading import OfflineData, load_offline_data
+from skillplan.data.writing import write_dataset
+from skillplan.models.distributions import DiagGaussian
+from skillplan.models.pu import nnpu_loss, nnpu_risk, reverse_gradient
+from skillplan.models.skill_model import SkillModel
+from skillplan.pretrain import BatchSource, JointTrainer, metadata_for, normalize_episodes
+from skillplan.validation import HeldOutWindows, auc, validate
+from tests.conftest import tiny_episodes
+from tests.pretrain_fixtures import tiny_config, write_pu_datasets
+
+
+def train(data: OfflineData, config: RunConfig, steps: int) -> tuple[dict[str, float], dict[str, float]]:
+    """Held-out metrics (before, after) `steps` joint updates on `data`."""
+    torch.manual_seed(0)
+    torch.set_num_threads(config.pretrain.threads)  # as `pretrain` does
+    meta = metadata_for(data, config)
+    model = SkillModel(config, meta)
+    general_train, general_held = data.general.split(0.25, seed=0)
+    expert_train, expert_held = data.expert.split(0.25, seed=0)
+    horizon, n_skills = config.model.horizon, config.pretrain.n_skills
+    batches = BatchSource(
+        normalize_episodes(general_train, meta), normalize_episodes(expert_train, meta),
+        horizon, n_skills, config.pretrain.batch_size, 0.25, seed=0,
+    )
+    held = HeldOutWindows.sample(
+        normalize_episodes(general_held, meta), normalize_episodes(expert_held, meta),
+        horizon, n_skills, 256, seed=0,
+    )
+    before = validate(model, held)
+    trainer = JointTrainer(model)
+    for _ in range(steps):
+        trainer.step(batches.sample(), batches.n_expert)
+    return before, validate(model, held)
+
+
+@pytest.fixture
+def pu_data() -> OfflineData:
+    return write_pu_datasets()
+
+
+def test_reconstruction_and_prior_improve(pu_data):
+    before, after = train(pu_data, tiny_config(), steps=400)
+    assert after["val_action_mse"] < 0.4 * before["val_action_mse"]
+    assert after["val_prior_nll"] < before["val_prior_nll"] - 0.5
+    assert after["val_obs_err_k1"] < 0.2 * before["val_obs_err_k1"]
+
+
+def test_pu_classifier_separates_expert_windows(pu_data):
+    _, after = train(pu_data, tiny_config(), steps=400)
+    # A quarter of the general data is expert-like, so a perfect PU classifier scores ~0.875.
+    assert after["val_pu_cls_auc"] > 0.7
+
+
+def test_adversarial_term_aligns_embeddings():
+    """Expert episodes differ from general ones only in where they are (states shifted), which the
+    decoder doesn't need from z: the adversary should wash that out of the embeddings."""
+    general, obs_space, act_space = tiny_episodes(24, 60, seed=0)
+    write_dataset("test/general-v0", general, observation_space=obs_space, action_space=act_space)
+    shifted = [dataclasses.replace(ep, observations=ep.observations + 1.5)
+               for ep in tiny_episodes(8, 60, seed=2)[0]]
+    write_dataset("test/expert-v0", shifted, observation_space=obs_space, action_space=act_space)
+    data = load_offline_data("test/general-v0", expert_id="test/expert-v0")
+    _, plain = train(data, tiny_config(pretrain={"pu_weight": 0.0}), steps=600)
+    _, adversarial = train(data, tiny_config(pretrain={"pu_weight": 0.3}), steps=600)
+    assert abs(adversarial["val_pu_adv_auc"] - 0.5) < abs(plain["val_pu_adv_auc"] - 0.5)
+
+
+def test_nnpu_objective_pushes_back_when_overfitting():
+    # Every unlabeled sample called negative although a share π of them is positive: the
+    # negative-class risk estimate goes below zero, and the objective raises unlabeled scores.
+    positive, unlabeled = torch.full((8,), 4.0), torch.full((8,), -4.0, requires_grad=True)
+    assert nnpu_risk(positive, unlabeled, 0.3) >= 0
+    nnpu_loss(positive, unlabeled, 0.3).backward()
+    assert (unlabeled.grad < 0).all()
+
+
+def test_gradient_reversal_flips_and_scales():
+    x = torch.ones(3, requires_grad=True)
+    reverse_gradient(x, 0.5).sum().backward()
+    assert torch.equal(x.grad, torch.full((3,), -0.5))
+
+
+def test_auc_counts_ties_as_half():
+    assert auc(np.array([3.0, 4.0]), np.array([1.0, 2.0])) == 1.0
+    assert auc(np.array([1.0]), np.array([2.0])) == 0.0
+    assert auc(np.array([1.0, 2.0]), np.array([1.0, 2.0])) == 0.5
+
+
+def test_gaussian_kl_matches_torch():
+    q = DiagGaussian(torch.randn(5, 4), torch.randn(5, 4) * 0.3)
+    p = DiagGaussian(torch.randn(5, 4), torch.randn(5, 4) * 0.3)
+    expected = torch.distributions.kl_divergence(q.to_torch(), p.to_torch())
+    torch.testing.assert_close(q.kl(p), expected)
+    standard = DiagGaussian(torch.zeros(5, 4), torch.zeros(5, 4))
+    torch.testing.assert_close(q.kl_standard(), q.kl(standard))
+    torch.testing.assert_close(q.nll(p.mean), -q.to_torch().log_prob(p.mean).sum(-1))
