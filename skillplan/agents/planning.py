@@ -3,27 +3,27 @@
 Each decision optimises a sequence of T skills from the current latent state h0 by the cross-entropy
 method: sample N skill sequences from a diagonal Gaussian, score each by its model return
 
-    G = Σ_t γ^t r(h_t, z_t) + γ^T Q(h_T, π(h_T)),
+    G = Σ_t γ^t r(h_t, z_t) + γ^T Q(h_T, π(h_T))      (π(h_T): the task policy's mean skill),
 
 refit the Gaussian to the top-k sequences weighted by softmax(temperature · G) (MPPI-style), repeat.
-The task policy proposes P more sequences, so planning never does worse than its best proposal,
-and the previous decision's plan, shifted by one skill, is the next one's starting mean.
+The task policy proposes P more sequences, which compete for the elites in every iteration, and the
+previous decision's plan, shifted by one skill, is the next one's starting mean.
 
-All N + P candidates are scored in one batched rollout per iteration: the only Python loops are over
-iterations and horizon steps. Speed comes from inference mode and batching; two optional switches
-(`bf16`, `compile`) trade exactness or start-up time for more.
+The N samples are scored in one batched rollout per iteration (the P proposals once per decision):
+the only Python loops are over iterations and horizon steps. Nearly all the time is the model's
+forward passes, so two optional switches trade exactness (`precision="bf16"`) or start-up time
+(`compile`) for speed.
 """
 
 from __future__ import annotations
 
-from typing import Protocol, runtime_checkable
+from typing import Literal, Protocol
 
 import torch
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from torch import Tensor
 
 
-@runtime_checkable
 class LatentModel(Protocol):
     """What the planner needs from a skill model with task heads; every method is batched over dim 0."""
 
@@ -41,15 +41,6 @@ class LatentModel(Protocol):
 
     def policy(self, h: Tensor) -> tuple[Tensor, Tensor]:
         """Task policy over skills at h: (mean, std), each [B, Dz]."""
-        ...
-
-
-@runtime_checkable
-class FusedLatentModel(LatentModel, Protocol):
-    """A `LatentModel` that can compute next latent and reward in one pass (e.g. one shared matmul)."""
-
-    def rollout_step(self, h: Tensor, z: Tensor) -> tuple[Tensor, Tensor]:
-        """(next_latent(h, z), reward(h, z))."""
         ...
 
 
@@ -74,7 +65,9 @@ class CEMConfig(BaseModel):
     max_std: float = Field(2.0, gt=0, description="also the initial std of every plan")
     discount: float = Field(0.99, gt=0, le=1, description="γ per skill")
     z_bound: float = Field(2.0, gt=0, description="skills live in the box [-z_bound, z_bound]^Dz")
-    bf16: bool = Field(False, description="run the model under bfloat16 autocast (fast with AMX/AVX512-BF16)")
+    precision: Literal["fp32", "bf16"] = Field(
+        "fp32", description="bf16: run the model under bfloat16 autocast (fast with AMX); returns stay fp32"
+    )
     compile: bool = Field(False, description="torch.compile the rollout; one compile per horizon length")
 
     @model_validator(mode="after")
@@ -104,7 +97,6 @@ class CEMPlanner:
         self.model, self.skill_dim, self.generator = model, skill_dim, generator
         self.config = config if config is not None else CEMConfig()
         self._prev_mean: Tensor | None = None
-        self._fused = isinstance(model, FusedLatentModel)
         # The (optionally compiled) batched rollout that scores candidates: `_returns` or its compiled form.
         self.returns = torch.compile(self._returns, dynamic=False) if self.config.compile else self._returns
 
@@ -112,21 +104,16 @@ class CEMPlanner:
         """Forget the previous plan: the next decision starts from a zero mean."""
         self._prev_mean = None
 
-    def _step(self, h: Tensor, z: Tensor) -> tuple[Tensor, Tensor]:
-        if self._fused:
-            return self.model.rollout_step(h, z)
-        return self.model.next_latent(h, z), self.model.reward(h, z)
-
     def _returns(self, h0: Tensor, z: Tensor) -> Tensor:
         """Model return G of each skill sequence z [T, B, Dz] from h0 [1, Dh], in float32: [B]."""
         cfg = self.config
-        with torch.autocast(h0.device.type, dtype=torch.bfloat16, enabled=cfg.bf16):
+        with torch.autocast(h0.device.type, dtype=torch.bfloat16, enabled=cfg.precision == "bf16"):
             h = h0.expand(z.shape[1], -1)
             total = torch.zeros(z.shape[1], device=z.device)
             discount = 1.0
             for t in range(z.shape[0]):
-                h, reward = self._step(h, z[t])
-                total += discount * reward.float()
+                total += discount * self.model.reward(h, z[t]).float()
+                h = self.model.next_latent(h, z[t])
                 discount *= cfg.discount
             tail = self.model.policy(h)[0].clamp(-cfg.z_bound, cfg.z_bound)
             return total + discount * self.model.q_value(h, tail).float()
@@ -134,17 +121,21 @@ class CEMPlanner:
     def _randn(self, *shape: int, like: Tensor) -> Tensor:
         return torch.randn(shape, generator=self.generator, device=like.device, dtype=like.dtype)
 
-    def _policy_sequences(self, h0: Tensor, horizon: int) -> Tensor:
-        """P skill sequences [T, P, Dz] sampled from the task policy, rolled through the dynamics."""
+    def _policy_proposals(self, h0: Tensor, horizon: int) -> tuple[Tensor, Tensor]:
+        """P skill sequences [T, P, Dz] drawn from the task policy along its own rollout, and their returns.
+
+        The model is deterministic, so these returns hold for every CEM iteration: scored once, eagerly.
+        """
         cfg = self.config
         h = h0.expand(cfg.policy_samples, -1)
         z = torch.empty(horizon, cfg.policy_samples, self.skill_dim, device=h0.device)
+        if cfg.policy_samples == 0:
+            return z, z.new_empty(0)
         for t in range(horizon):
             mean, std = self.model.policy(h)
             z[t] = (mean + std * self._randn(*mean.shape, like=mean)).clamp(-cfg.z_bound, cfg.z_bound)
-            if t < horizon - 1:
-                h = self.model.next_latent(h, z[t])
-        return z
+            h = self.model.next_latent(h, z[t])
+        return z, self._returns(h0, z)
 
     @torch.inference_mode()
     def plan(self, h0: Tensor, *, step: int, eval_mode: bool = False) -> Tensor:
@@ -155,12 +146,8 @@ class CEMPlanner:
         """
         cfg = self.config
         h0 = h0.reshape(1, -1).float()
-        horizon, n = cfg.planning_horizon(step), cfg.samples
-
-        # Candidates: n CEM samples (refilled every iteration), then the policy's proposals (fixed).
-        z = torch.empty(horizon, n + cfg.policy_samples, self.skill_dim, device=h0.device)
-        if cfg.policy_samples:
-            z[:, n:] = self._policy_sequences(h0, horizon)
+        horizon = cfg.planning_horizon(step)
+        proposals, proposal_returns = self._policy_proposals(h0, horizon)
 
         mean = torch.zeros(horizon, self.skill_dim, device=h0.device)
         if self._prev_mean is not None:  # warm start: last decision's plan, one skill on
@@ -168,11 +155,13 @@ class CEMPlanner:
             mean[:kept] = self._prev_mean[1 : kept + 1]
         std = torch.full_like(mean, cfg.max_std)
 
-        noise = self._randn(cfg.iterations, horizon, n, self.skill_dim, like=mean)
+        noise = self._randn(cfg.iterations, horizon, cfg.samples, self.skill_dim, like=mean)
         for i in range(cfg.iterations):
-            z[:, :n] = torch.addcmul(mean[:, None], std[:, None], noise[i]).clamp_(-cfg.z_bound, cfg.z_bound)
-            elite_returns, idx = self.returns(h0, z).topk(cfg.elites)
-            elites = z[:, idx]  # [T, K, Dz]
+            samples = torch.addcmul(mean[:, None], std[:, None], noise[i]).clamp_(-cfg.z_bound, cfg.z_bound)
+            candidates = torch.cat([samples, proposals], dim=1)
+            candidate_returns = torch.cat([self.returns(h0, samples), proposal_returns])
+            elite_returns, idx = candidate_returns.topk(cfg.elites)
+            elites = candidates[:, idx]  # [T, K, Dz]
             weight = torch.softmax(cfg.temperature * elite_returns, dim=0)
             elite_mean = torch.einsum("k,tkd->td", weight, elites)
             var = torch.einsum("k,tkd->td", weight, (elites - elite_mean[:, None]).square())
