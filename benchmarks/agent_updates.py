@@ -7,15 +7,12 @@ Needs a pretrained prior (default: runs/kitchen-scripted/prior, what `make setup
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import platform
-import sys
 import time
 from pathlib import Path
 
 import gymnasium as gym
 import numpy as np
+from _report import report
 
 import skillplan  # noqa: F401  (registers the skill envs)
 from skillplan.agents import SAC, SSAC, SACAgentConfig, SSACConfig
@@ -54,13 +51,8 @@ def main() -> None:
         "batch_size": ssac.config.sac.batch_size,
         "target_ssac_updates_per_s": 150,
         "threads": args.threads,
-        "machine": {"cpu": platform.processor() or platform.machine(), "cores": os.cpu_count()},
-        "command": "python " + " ".join(sys.argv),
     }
-    for key, value in result.items():
-        print(f"{key:>28}: {value:.1f}" if isinstance(value, float) else f"{key:>28}: {value}")
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2) + "\n")
+    report(result, args.out)
 
 
 if __name__ == "__main__":

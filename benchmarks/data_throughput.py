@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import subprocess
 import sys
 import tempfile
@@ -18,6 +17,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from _report import report
 
 KITCHEN_TASKS = ("bottom burner", "top burner", "light switch", "slide cabinet", "hinge cabinet",
                  "microwave", "kettle")
@@ -109,13 +109,8 @@ def main() -> None:
         write_kitchen_shaped(name, args.steps, args.episodes)
         print(f"wrote {name}: {args.steps} steps, {args.episodes} episodes in {time.perf_counter() - t:.1f}s")
     result = {"dataset": name, **measure_load(name), **measure_sampling(name)}
-    result["machine"] = {"cpu": platform.processor() or platform.machine(), "cores": os.cpu_count()}
-    result["command"] = "python " + " ".join(sys.argv)
     result["targets"] = {"ms_per_512_windows": 1.0, "load_s": 5.0, "peak_rss_increase_mb": 200}
-    for key, value in result.items():
-        print(f"{key:>28}: {value:.3f}" if isinstance(value, float) else f"{key:>28}: {value}")
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2) + "\n")
+    report(result, args.out)
 
 
 if __name__ == "__main__":

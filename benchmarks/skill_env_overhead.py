@@ -10,9 +10,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -20,6 +17,7 @@ from pathlib import Path
 import gymnasium as gym
 import numpy as np
 import torch
+from _report import report
 from minari.serialization import serialize_space
 
 import skillplan
@@ -113,13 +111,8 @@ def main() -> None:
         "overhead_median": float(np.median(ratios) - 1),
         "overhead_per_repeat": [round(float(r - 1), 4) for r in ratios],
         "target_overhead": 0.05,
-        "machine": {"cpu": platform.processor() or platform.machine(), "cores": os.cpu_count()},
-        "command": "python " + " ".join(sys.argv),
     }
-    for key, value in result.items():
-        print(f"{key:>34}: {value:.4f}" if isinstance(value, float) else f"{key:>34}: {value}")
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2) + "\n")
+    report(result, args.out)
 
 
 if __name__ == "__main__":

@@ -26,7 +26,7 @@ def available() -> dict[str, str]:
             "scripts ship with the source checkout: install skillplan from a clone with `make setup`."
         )
     found = {}
-    for path in sorted(BENCHMARKS.glob("*.py")):
+    for path in sorted(BENCHMARKS.glob("[!_]*.py")):  # _*.py are helpers the scripts share
         doc = ast.get_docstring(ast.parse(path.read_text())) or ""
         found[path.stem] = doc.splitlines()[0] if doc else ""
     return found
@@ -54,4 +54,5 @@ def benchmark(
         raise SkillplanError(f"Unknown benchmark '{name}'. Available: {', '.join(scripts)}.")
     script = BENCHMARKS / f"{name}.py"
     sys.argv = [str(script), *ctx.args]
+    sys.path.insert(0, str(BENCHMARKS))  # as `python benchmarks/NAME.py` would have it
     runpy.run_path(str(script), run_name="__main__")
