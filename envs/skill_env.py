@@ -18,6 +18,10 @@ from skillplan.errors import CheckpointError
 from skillplan.models.skill_model import SkillModel
 from skillplan.models.skill_vae import ClosedLoopDecoder
 
+# Skills live in [-Z_BOUND, Z_BOUND]^z_dim. With SPiRL's weak KL (β = 5e-4) the kitchen prior's
+# means reach about ±4.5, so a tighter box (2 was tried) cuts off skills the prior proposes.
+Z_BOUND = 5.0
+
 
 class SkillWrapper(gym.Wrapper, RecordConstructorArgs):
     """Runs skill z with the pretrained decoder for H low-level steps and returns the summed reward.
@@ -28,7 +32,7 @@ class SkillWrapper(gym.Wrapper, RecordConstructorArgs):
     `success`). The skill model is reachable as `env.get_wrapper_attr("skill_model")`.
     """
 
-    def __init__(self, env: gym.Env, prior: str, z_bound: float = 2.0) -> None:
+    def __init__(self, env: gym.Env, prior: str, z_bound: float = Z_BOUND) -> None:
         RecordConstructorArgs.__init__(self, prior=str(prior), z_bound=z_bound)
         gym.Wrapper.__init__(self, env)
         self.skill_model = SkillModel.load(Path(prior))
@@ -137,7 +141,7 @@ def make_skill_kitchen(
     tasks: Sequence[str] = KITCHEN_TASK,
     enforce_order: bool = True,
     low_level_steps: int = KITCHEN_EVAL_STEPS,
-    z_bound: float = 2.0,
+    z_bound: float = Z_BOUND,
     render_mode: str | None = None,
 ) -> gym.Env:
     """FrankaKitchen-v1 with an ordered subtask task, driven by skills from `prior`."""
@@ -146,7 +150,7 @@ def make_skill_kitchen(
 
 
 def make_skill_maze(
-    prior: str, low_level_steps: int = 800, z_bound: float = 2.0, render_mode: str | None = None
+    prior: str, low_level_steps: int = 800, z_bound: float = Z_BOUND, render_mode: str | None = None
 ) -> gym.Env:
     """PointMaze_Large-v3 from the scripted expert's start to its goal, driven by skills."""
     return SkillWrapper(make_maze_task(low_level_steps, render_mode), prior, z_bound)

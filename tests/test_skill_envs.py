@@ -8,6 +8,7 @@ import os
 import gymnasium as gym
 import numpy as np
 import pytest
+import torch
 from gymnasium.utils.env_checker import check_env
 from minari.data_collector import EpisodeBuffer
 from rich.console import Console
@@ -155,14 +156,36 @@ def test_ssac_trains_on_a_skill_env_and_round_trips(priors, tmp_path):
     env = gym.make("SkillPointMaze-v0", prior=priors["maze"], low_level_steps=80)
     agent = SSAC(env, SSACConfig(**FAST))
     start = agent.learner.actor.state_dict()["net.net.0.weight"].clone()
-    # the policy starts as the prior: same mean skill
+    # the policy starts as the prior: same mean skill, same spread (to first order)
     obs = np.zeros(6, np.float32)
-    prior_mean = agent.skill_model.prior_dist(obs).mean.numpy()
-    np.testing.assert_allclose(agent.predict(obs), np.clip(2 * np.tanh(prior_mean), -2, 2), atol=1e-5)
+    prior = agent.skill_model.prior_dist(obs)
+    bound = env.action_space.high[0]
+    expected = np.clip(prior.mean.detach().numpy(), -0.999 * bound, 0.999 * bound)
+    np.testing.assert_allclose(agent.predict(obs), expected, atol=1e-4)
+    samples = np.stack([agent.predict(obs, deterministic=False) for _ in range(2000)])
+    np.testing.assert_allclose(samples.std(0), prior.stddev.detach().numpy(), rtol=0.25)
     agent.learn(400, tmp_path, show_progress=False)
     assert not np.allclose(start, agent.learner.actor.state_dict()["net.net.0.weight"])
     loaded = SSAC.load(tmp_path / "agent")
     np.testing.assert_array_equal(loaded.predict(obs), agent.predict(obs))
+
+
+def test_ssac_kl_stays_bounded_where_the_prior_is_over_confident(priors, monkeypatch):
+    env = gym.make("SkillPointMaze-v0", prior=priors["maze"])
+    agent = SSAC(env, SSACConfig(**FAST))
+    model = agent.skill_model
+    real = model.prior_dist
+
+    def sharp(obs):
+        dist = real(obs)
+        return torch.distributions.Normal(dist.mean, torch.full_like(dist.mean, 1e-5))
+
+    monkeypatch.setattr(model, "prior_dist", sharp)
+    obs = torch.zeros(64, 6)
+    z, log_prob = agent.learner.actor(obs)
+    z = z + 1.0  # a skill well off the prior's mean
+    divergence = agent.learner.divergence(obs, z.clamp(-5, 5), log_prob)
+    assert torch.isfinite(divergence).all() and divergence.max() < 1e5  # 1e-5 std would give ~1e10
 
 
 def test_cem_trains_and_its_losses_move(priors, tmp_path):

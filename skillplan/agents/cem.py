@@ -40,6 +40,7 @@ class CEMLearnConfig(BaseModel):
     value_coef: float = 0.1
     init_alpha: float = 0.1
     target_divergence: float = 5.0  # δ for KL(π ‖ prior), as SSAC
+    prior_min_std: float = 0.05  # floor on the prior's std in the KL, as SSAC (over-confident off the data)
     grad_clip: float = 20.0
 
 
@@ -173,6 +174,7 @@ class CEM(Agent):
         policy_z = (mean + std * torch.randn_like(std)).clamp(-self.bound, self.bound)
         with torch.no_grad():
             prior = self.skill_model.prior_dist(states)
+            prior = torch.distributions.Normal(prior.mean, prior.stddev.clamp_min(cfg.prior_min_std))
         kl = gaussian_kl(mean, std, prior)
         alpha = self.log_alpha.exp().detach()
         actor_loss = (alpha * kl - model.q_value(h, policy_z)).mean()

@@ -21,19 +21,32 @@ class SSACConfig(SACAgentConfig):
 
     sac: SACConfig = SACConfig(target_divergence=5.0, init_alpha=0.1)
     learning_starts: int = 5_000
+    # Off the data the prior can be sharply over-confident (std down to e^-10); its KL then
+    # swamps the reward and the critic diverges. Its std is floored here, in the KL only.
+    prior_min_std: float = 0.05
 
 
-class _NormalisedPrior(nn.Module):
-    """Raw state → the skill prior network's (mean, log-std) output, normalising inside."""
+class _PriorAsPolicy(nn.Module):
+    """A trainable copy of the prior network whose output, once tanh-squashed, starts as the prior.
 
-    def __init__(self, model) -> None:
+    The prior's (mean μ, log-std) live in skill space; the squashed policy needs pre-tanh
+    parameters. So the mean maps through atanh(μ / bound) and the std through the inverse of
+    the squash's slope there (the delta method): bound·tanh(u) then has the prior's mean and,
+    to first order, its spread.
+    """
+
+    def __init__(self, model, bound: float) -> None:
         super().__init__()
         self.net = copy.deepcopy(model.prior.net).requires_grad_(True)  # the model is frozen
         self.register_buffer("mean", model.obs_mean.clone())
         self.register_buffer("std", model.obs_std.clone())
+        self.bound = bound
 
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
-        return self.net((obs - self.mean) / self.std)
+        mean, log_std = self.net((obs - self.mean) / self.std).chunk(2, -1)
+        ratio = (mean / self.bound).clamp(-0.999, 0.999)
+        pre_log_std = log_std - torch.log(self.bound * (1 - ratio.square()))
+        return torch.cat([torch.atanh(ratio), pre_log_std], -1)
 
 
 class SSAC(SAC):
@@ -55,9 +68,11 @@ class SSAC(SAC):
     def build_learner(self) -> SoftActorCritic:
         model = self.skill_model
 
+        min_std = self.config.prior_min_std
+
         def prior(obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
             dist = model.prior_dist(obs)
-            return dist.mean, dist.stddev
+            return dist.mean, dist.stddev.clamp_min(min_std)
 
         return SoftActorCritic(self.obs_dim, self.action_dim, self.bound, self.config.sac,
-                               prior=prior, actor_net=_NormalisedPrior(model))
+                               prior=prior, actor_net=_PriorAsPolicy(model, self.bound))
