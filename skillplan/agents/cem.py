@@ -41,6 +41,7 @@ class CEMLearnConfig(BaseModel):
     init_alpha: float = 0.1
     target_divergence: float = 5.0  # δ for KL(π ‖ prior), as SSAC
     prior_min_std: float = 0.05  # floor on the prior's std in the KL, as SSAC (over-confident off the data)
+    max_divergence: float = 100.0  # clamp on the KL, as SSAC (SPiRL's max_divergence_range)
     grad_clip: float = 20.0
 
 
@@ -175,7 +176,7 @@ class CEM(Agent):
         with torch.no_grad():
             prior = self.skill_model.prior_dist(states)
             prior = torch.distributions.Normal(prior.mean, prior.stddev.clamp_min(cfg.prior_min_std))
-        kl = gaussian_kl(mean, std, prior)
+        kl = gaussian_kl(mean, std, prior).clamp(max=cfg.max_divergence)
         alpha = self.log_alpha.exp().detach()
         actor_loss = (alpha * kl - model.q_value(h, policy_z)).mean()
         self.actor_opt.zero_grad(set_to_none=True)

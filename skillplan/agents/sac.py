@@ -38,6 +38,7 @@ class SACConfig(BaseModel):
     init_alpha: float = 0.1
     auto_alpha: bool = True
     target_divergence: float | None = None  # δ; None: SAC's entropy target, δ = action dim
+    max_divergence: float | None = None  # clamp on the KL estimate (SPiRL's max_divergence_range)
 
 
 class SoftActorCritic(nn.Module):
@@ -64,7 +65,10 @@ class SoftActorCritic(nn.Module):
             return log_prob
         mean, std = self.prior(obs)
         prior_log_prob = torch.distributions.Normal(mean, std).log_prob(action).sum(-1)
-        return log_prob - prior_log_prob
+        divergence = log_prob - prior_log_prob
+        if self.config.max_divergence is not None:
+            divergence = divergence.clamp(-self.config.max_divergence, self.config.max_divergence)
+        return divergence
 
     @torch.no_grad()
     def act(self, obs: torch.Tensor, deterministic: bool = False) -> torch.Tensor:

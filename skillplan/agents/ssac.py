@@ -17,9 +17,9 @@ from skillplan.errors import ConfigError
 
 
 class SSACConfig(SACAgentConfig):
-    """SPiRL's kitchen settings where they apply: target divergence δ = 5, α₀ = 0.1 (per skill step)."""
+    """SPiRL's kitchen settings where they apply: δ = 5, KL clamped at ±100 (its max_divergence_range)."""
 
-    sac: SACConfig = SACConfig(target_divergence=5.0, init_alpha=0.1)
+    sac: SACConfig = SACConfig(target_divergence=5.0, init_alpha=0.1, max_divergence=100.0)
     learning_starts: int = 5_000
     # Off the data the prior can be sharply over-confident (std down to e^-10); its KL then
     # swamps the reward and the critic diverges. Its std is floored here, in the KL only.
