@@ -66,7 +66,7 @@ class CEMConfig(BaseModel):
     discount: float = Field(0.99, gt=0, le=1, description="γ per skill")
     z_bound: float = Field(2.0, gt=0, description="skills live in the box [-z_bound, z_bound]^Dz")
     precision: Literal["fp32", "bf16"] = Field(
-        "fp32", description="bf16: run the model under bfloat16 autocast (fast with AMX); returns stay fp32"
+        "bf16", description="bf16: run the model under bfloat16 autocast (fast with AMX); returns stay fp32"
     )
     compile: bool = Field(False, description="torch.compile the rollout; one compile per horizon length")
 
@@ -97,8 +97,11 @@ class CEMPlanner:
         self.model, self.skill_dim, self.generator = model, skill_dim, generator
         self.config = config if config is not None else CEMConfig()
         self._prev_mean: Tensor | None = None
-        # The (optionally compiled) batched rollout that scores candidates: `_returns` or its compiled form.
-        self.returns = torch.compile(self._returns, dynamic=False) if self.config.compile else self._returns
+        # The two batched rollouts, compiled on request (one graph per horizon length, weights not frozen).
+        self.returns, self._propose = self._returns, self._policy_proposals
+        if self.config.compile:
+            self.returns = torch.compile(self._returns, dynamic=False)
+            self._propose = torch.compile(self._policy_proposals, dynamic=False)
 
     def reset(self) -> None:
         """Forget the previous plan: the next decision starts from a zero mean."""
@@ -121,19 +124,16 @@ class CEMPlanner:
     def _randn(self, *shape: int, like: Tensor) -> Tensor:
         return torch.randn(shape, generator=self.generator, device=like.device, dtype=like.dtype)
 
-    def _policy_proposals(self, h0: Tensor, horizon: int) -> tuple[Tensor, Tensor]:
-        """P skill sequences [T, P, Dz] drawn from the task policy along its own rollout, and their returns.
+    def _policy_proposals(self, h0: Tensor, noise: Tensor) -> tuple[Tensor, Tensor]:
+        """The task policy's proposals: skill sequences [T, P, Dz] sampled along its own rollout, and returns.
 
-        The model is deterministic, so these returns hold for every CEM iteration: scored once, eagerly.
+        `noise` [T, P, Dz] is standard normal. The model is deterministic, so the returns [P] hold for
+        every CEM iteration: they are scored once per decision.
         """
-        cfg = self.config
-        h = h0.expand(cfg.policy_samples, -1)
-        z = torch.empty(horizon, cfg.policy_samples, self.skill_dim, device=h0.device)
-        if cfg.policy_samples == 0:
-            return z, z.new_empty(0)
-        for t in range(horizon):
+        h, z = h0.expand(noise.shape[1], -1), torch.empty_like(noise)
+        for t in range(noise.shape[0]):
             mean, std = self.model.policy(h)
-            z[t] = (mean + std * self._randn(*mean.shape, like=mean)).clamp(-cfg.z_bound, cfg.z_bound)
+            z[t] = (mean + std * noise[t]).clamp(-self.config.z_bound, self.config.z_bound)
             h = self.model.next_latent(h, z[t])
         return z, self._returns(h0, z)
 
@@ -147,7 +147,11 @@ class CEMPlanner:
         cfg = self.config
         h0 = h0.reshape(1, -1).float()
         horizon = cfg.planning_horizon(step)
-        proposals, proposal_returns = self._policy_proposals(h0, horizon)
+        if cfg.policy_samples:
+            proposals, proposal_returns = self._propose(h0, self._randn(horizon, cfg.policy_samples,
+                                                                         self.skill_dim, like=h0))
+        else:
+            proposals, proposal_returns = h0.new_empty(horizon, 0, self.skill_dim), h0.new_empty(0)
 
         mean = torch.zeros(horizon, self.skill_dim, device=h0.device)
         if self._prev_mean is not None:  # warm start: last decision's plan, one skill on
