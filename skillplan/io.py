@@ -21,15 +21,20 @@ def atomic_directory(target: Path) -> Iterator[Path]:
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.staging-", dir=target.parent))
     try:
         yield staging
-        if target.exists():
-            trash = Path(tempfile.mkdtemp(prefix=f".{target.name}.old-", dir=target.parent))
-            os.replace(target, trash / "old")
-            os.replace(staging, target)
-            shutil.rmtree(trash, ignore_errors=True)
-        else:
-            os.replace(staging, target)
+        replace_directory(staging, target)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+
+
+def replace_directory(source: Path, target: Path) -> None:
+    """Move `source` to `target` by rename, first moving an existing `target` aside (same filesystem)."""
+    if target.exists():
+        trash = Path(tempfile.mkdtemp(prefix=f".{target.name}.old-", dir=target.parent))
+        os.replace(target, trash / "old")
+        os.replace(source, target)
+        shutil.rmtree(trash, ignore_errors=True)
+    else:
+        os.replace(source, target)
 
 
 def atomic_write_text(path: Path, text: str) -> None:

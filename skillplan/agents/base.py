@@ -227,6 +227,18 @@ class Agent(ABC):
             )
 
 
+def frozen_skill_model(env: gym.Env, agent: str):
+    """The skill env's pretrained `SkillModel`, frozen; a clear error on an env without one."""
+    try:
+        return env.get_wrapper_attr("skill_model").requires_grad_(False)
+    except AttributeError:
+        raise ConfigError(
+            f"{agent} acts in skill space: it needs a skill environment, e.g. "
+            "gym.make('SkillKitchen-v0', prior=DIR); this env has no skill model. "
+            "Use --agent sac for the low-level env."
+        ) from None
+
+
 def optimizer_tensors(optimizers: dict[str, torch.optim.Optimizer]) -> dict[str, torch.Tensor]:
     """Optimizer states (Adam moments, step counts) as flat `name.param.field` tensors for safetensors."""
     out = {}

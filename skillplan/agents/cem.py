@@ -18,7 +18,13 @@ import torch
 from pydantic import BaseModel
 from torch import nn
 
-from skillplan.agents.base import Agent, LoopConfig, load_optimizer_tensors, optimizer_tensors
+from skillplan.agents.base import (
+    Agent,
+    LoopConfig,
+    frozen_skill_model,
+    load_optimizer_tensors,
+    optimizer_tensors,
+)
 from skillplan.agents.networks import TwinQ, mlp
 from skillplan.agents.planning import CEMConfig, CEMPlanner
 from skillplan.agents.replay import ReplayBuffer
@@ -99,11 +105,7 @@ class CEM(Agent):
 
     def __init__(self, env: gym.Env, config: CEMAgentConfig | None = None) -> None:
         super().__init__(env, config)
-        try:
-            self.skill_model = env.get_wrapper_attr("skill_model").requires_grad_(False)
-        except AttributeError:
-            raise ConfigError("CEM plans in skill space: it needs a skill environment, e.g. "
-                              "gym.make('SkillKitchen-v0', prior=DIR).") from None
+        self.skill_model = frozen_skill_model(env, "CEM")
         if self.skill_model.dynamics is None:
             raise ConfigError(f"CEM needs a prior pretrained with skill dynamics; this one is preset "
                               f"'{self.skill_model.config.preset}'. Pretrain with --preset skimo or "

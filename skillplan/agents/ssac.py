@@ -12,8 +12,8 @@ import gymnasium as gym
 import torch
 from torch import nn
 
+from skillplan.agents.base import frozen_skill_model
 from skillplan.agents.sac import SAC, SACAgentConfig, SACConfig, SoftActorCritic
-from skillplan.errors import ConfigError
 
 
 class SSACConfig(SACAgentConfig):
@@ -56,13 +56,7 @@ class SSAC(SAC):
     config_class = SSACConfig
 
     def __init__(self, env: gym.Env, config: SSACConfig | None = None) -> None:
-        try:
-            self.skill_model = env.get_wrapper_attr("skill_model").requires_grad_(False)
-        except AttributeError:
-            raise ConfigError(
-                "SSAC needs a skill environment (e.g. gym.make('SkillKitchen-v0', prior=DIR)); this env "
-                "has no skill model. Use --agent sac for the low-level env."
-            ) from None
+        self.skill_model = frozen_skill_model(env, "SSAC")
         super().__init__(env, config)
 
     def build_learner(self) -> SoftActorCritic:

@@ -16,6 +16,7 @@ from minari.data_collector import EpisodeBuffer
 from minari.storage.datasets_root_dir import get_dataset_path
 
 from skillplan.errors import DatasetError
+from skillplan.io import replace_directory
 
 
 def datasets_root() -> Path:
@@ -100,10 +101,4 @@ def _install(staging: Path, root: Path, dataset_id: str, target: Path) -> None:
         if not dest.exists():
             dest.parent.mkdir(parents=True, exist_ok=True)
             os.replace(meta, dest)
-    if target.exists():
-        trash = Path(tempfile.mkdtemp(prefix=".replaced-", dir=root))
-        os.replace(target, trash / "old")
-        os.replace(built, target)
-        shutil.rmtree(trash, ignore_errors=True)
-    else:
-        os.replace(built, target)
+    replace_directory(built, target)
