@@ -1,30 +1,18 @@
-"""Shared by the benchmark scripts: print a result and write it, with the machine and the command."""
+"""Shared by the benchmark scripts: print a result and write it, with the machine, commit and command."""
 
 from __future__ import annotations
 
 import json
-import os
-import platform
 import sys
 from pathlib import Path
 from typing import Any
 
-
-def cpu_model() -> str:
-    """The CPU model name from /proc/cpuinfo, else what platform knows."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
+from skillplan.provenance import provenance
 
 
 def report(result: dict[str, Any], out: Path) -> None:
-    """Add machine and command to `result`, print it, and write it to `out` as JSON."""
-    result = {**result, "machine": {"cpu": cpu_model(), "cores": os.cpu_count()},
-              "command": "python " + " ".join(sys.argv)}
+    """Add machine, commit and command to `result`, print it, and write it to `out` as JSON."""
+    result = {**result, **provenance(["python", *sys.argv])}
     width = max(len(k) for k in result) + 2
     for key, value in result.items():
         print(f"{key:>{width}}: {value:.4g}" if isinstance(value, float) else f"{key:>{width}}: {value}")

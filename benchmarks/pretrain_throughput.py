@@ -8,14 +8,13 @@ benchmarks/results/pretrain_throughput.json.
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import platform
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
+from _report import report
 
 from skillplan.checkpoint import SkillMetadata
 from skillplan.config import resolve_config
@@ -86,12 +85,7 @@ def main() -> None:
         overrides["compile"] = True
     load_before = os.getloadavg()[0]  # other processes on the cores skew the figure: record them
     result = measure(args.preset, args.batch_size, args.steps, args.warmup, overrides)
-    result.update(torch=torch.__version__, machine=platform.processor() or platform.machine(),
-                  cores=os.cpu_count(), load_average_1m_before=load_before)
-    print(json.dumps(result, indent=2))
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2) + "\n")
-
+    report({**result, "torch": torch.__version__, "load_average_1m_before": load_before}, args.out)
 
 if __name__ == "__main__":
     main()

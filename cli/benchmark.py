@@ -1,8 +1,7 @@
-"""`skillplan benchmark ...`: run the speed and quality scripts in benchmarks/ from one place."""
+"""`skillplan benchmark ...`: the throughput and sample-efficiency suites, and single benchmark scripts."""
 
 from __future__ import annotations
 
-import ast
 import runpy
 import sys
 from pathlib import Path
@@ -11,48 +10,108 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-import skillplan
 from skillplan.errors import SkillplanError
 
-BENCHMARKS = Path(skillplan.__file__).resolve().parents[1] / "benchmarks"
 console = Console()
+benchmark_app = typer.Typer(
+    help="Speed and sample-efficiency benchmarks; every figure is written with machine, commit and command.",
+    invoke_without_command=True,
+    no_args_is_help=False,
+)
 
 
-def available() -> dict[str, str]:
-    """Benchmark names (script stems) and the first line of each script's docstring."""
-    if not BENCHMARKS.is_dir():
-        raise SkillplanError(
-            f"No benchmarks/ folder next to the installed package ({BENCHMARKS}). The benchmark "
-            "scripts ship with the source checkout: install skillplan from a clone with `make setup`."
-        )
-    found = {}
-    for path in sorted(BENCHMARKS.glob("[!_]*.py")):  # _*.py are helpers the scripts share
-        doc = ast.get_docstring(ast.parse(path.read_text())) or ""
-        found[path.stem] = doc.splitlines()[0] if doc else ""
-    return found
-
-
-def benchmark(
-    ctx: typer.Context,
-    name: str = typer.Argument(None, help="A benchmark to run; leave out to list them."),
-) -> None:
-    """Run a benchmark script (extra arguments pass through, e.g. `--quick`), or list them.
-
-    Each script prints its figures and writes them, with the machine and the command, to
-    benchmarks/results/.
-    """
-    scripts = available()
-    if name is None:
-        table = Table(title="Benchmarks (skillplan benchmark NAME [ARGS])")
-        table.add_column("name", no_wrap=True)
-        table.add_column("what it measures")
-        for stem, doc in scripts.items():
-            table.add_row(stem, doc)
-        console.print(table)
+@benchmark_app.callback()
+def overview(ctx: typer.Context) -> None:
+    """List the suites and the single benchmark scripts (when no subcommand is given)."""
+    if ctx.invoked_subcommand is not None:
         return
+    from skillplan.benchmarking.throughput import available_scripts
+
+    table = Table(title="skillplan benchmark ...")
+    table.add_column("command", no_wrap=True)
+    table.add_column("what it measures")
+    table.add_row("throughput [--quick]", "every speed figure below in one run, summarised")
+    table.add_row("sample-efficiency [--quick]", "methods × envs × seeds: learning curves, IQM and CIs")
+    table.add_row("report DIR", "rewrite a sample-efficiency suite's CSV, tables and plots")
+    for stem, doc in available_scripts().items():
+        table.add_row(f"run {stem}", doc)
+    console.print(table)
+
+
+@benchmark_app.command(
+    "run", context_settings={"allow_extra_args": True, "ignore_unknown_options": True}
+)
+def run_script(
+    ctx: typer.Context,
+    name: str = typer.Argument(..., help="A script of benchmarks/ (see `skillplan benchmark`)."),
+) -> None:
+    """Run one benchmark script; extra arguments pass through to it (e.g. `--quick`, `--help`)."""
+    from skillplan.benchmarking.throughput import BENCHMARKS, available_scripts
+
+    scripts = available_scripts()
     if name not in scripts:
         raise SkillplanError(f"Unknown benchmark '{name}'. Available: {', '.join(scripts)}.")
     script = BENCHMARKS / f"{name}.py"
     sys.argv = [str(script), *ctx.args]
     sys.path.insert(0, str(BENCHMARKS))  # as `python benchmarks/NAME.py` would have it
     runpy.run_path(str(script), run_name="__main__")
+
+
+@benchmark_app.command("throughput")
+def throughput(
+    quick: bool = typer.Option(False, "--quick", help="Shorter measurements (about 3 min in all)."),
+    prior: Path = typer.Option(
+        Path("runs/kitchen-scripted/prior"), "--prior", help="Kitchen checkpoint the agent figures use."
+    ),
+    out: Path = typer.Option(None, "--out", help="Results dir (default: benchmarks/results)."),
+) -> None:
+    """Every throughput figure: data, pretraining per preset, skill env, CEM, agent updates and env steps."""
+    from skillplan.benchmarking.throughput import RESULTS, run_throughput
+
+    run_throughput(out or RESULTS, prior=prior, quick=quick, console=console)
+
+
+@benchmark_app.command("sample-efficiency")
+def sample_efficiency(
+    quick: bool = typer.Option(False, "--quick", help="A small suite for a first run: the maze, every "
+                               "method, 2 seeds, 20k steps (≤ 10 min on 2 cores)."),
+    envs: list[str] = typer.Option(None, "--env", help="Env(s), repeatable (default SkillKitchen-v0)."),
+    agents: list[str] = typer.Option(None, "--agents", help="Method(s): sac, spirl, serla, skimo, "
+                                     "skillplan; repeat the option. Default: all five."),
+    seeds: int = typer.Option(None, "--seeds", help="Seeds per method and env (default 3)."),
+    steps: int = typer.Option(None, "--steps", help="Low-level env steps per run (default 250,000)."),
+    pretrain_steps: int = typer.Option(None, "--pretrain-steps", help="Gradient steps per prior "
+                                       "(default: each preset's own)."),
+    eval_every: int = typer.Option(None, "--eval-every", help="Env steps between evaluations."),
+    eval_episodes: int = typer.Option(None, "--eval-episodes", help="Episodes per evaluation."),
+    workers: int = typer.Option(2, "--workers", "-w", help="Runs in parallel (processes, 1 thread each)."),
+    out: Path = typer.Option(None, "--out", help="Suite dir (default: runs/benchmark[-quick]). Rerunning "
+                             "the same command there resumes it."),
+) -> None:
+    """Train every method on every env over seeds; write evaluations.csv, summary.md and one PNG per env.
+
+    Priors are pretrained once per (dataset, preset) and shared by the seeds. An interrupted suite
+    resumes where it stopped when the same command is run again.
+    """
+    from skillplan.benchmarking.suite import QUICK, SuiteConfig, run_suite
+
+    given = {"envs": envs or None, "methods": agents or None, "seeds": seeds, "steps": steps,
+             "pretrain_steps": pretrain_steps, "eval_every": eval_every, "eval_episodes": eval_episodes}
+    settings = {**(QUICK if quick else {}), **{k: v for k, v in given.items() if v is not None}}
+    try:
+        config = SuiteConfig.model_validate(settings)
+    except ValueError as exc:
+        raise SkillplanError(f"Invalid suite options: {exc}") from None
+    out = out or Path("runs") / ("benchmark-quick" if quick else "benchmark")
+    n_runs = len(config.envs) * len(config.methods) * config.seeds
+    console.print(f"[bold]sample-efficiency[/bold]: {n_runs} runs of {config.steps:,} env steps "
+                  f"({', '.join(config.methods)} on {', '.join(config.envs)}) → {out}")
+    run_suite(config, out, workers=workers, console=console)
+
+
+@benchmark_app.command("report")
+def report(out: Path = typer.Argument(..., help="A sample-efficiency suite directory.")) -> None:
+    """Rewrite a suite's evaluations.csv, summary.md/json and plots from its runs so far."""
+    from skillplan.benchmarking.report import write_report
+
+    write_report(out, console)

@@ -9,7 +9,7 @@ from rich.console import Console
 from rich.panel import Panel
 
 import skillplan
-from skillplan.cli.benchmark import benchmark
+from skillplan.cli.benchmark import benchmark_app
 from skillplan.cli.datasets import datasets_app
 from skillplan.cli.pretrain import evaluate_prior_command, pretrain_command
 from skillplan.cli.train import evaluate, train
@@ -28,9 +28,7 @@ app.command("pretrain")(pretrain_command)
 app.command("evaluate-prior")(evaluate_prior_command)
 app.command("train")(train)
 app.command("evaluate")(evaluate)
-app.command(
-    "benchmark", context_settings={"allow_extra_args": True, "ignore_unknown_options": True}
-)(benchmark)
+app.add_typer(benchmark_app, name="benchmark")
 
 err_console = Console(stderr=True)
 _state = {"debug": False}

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -265,8 +266,12 @@ def pretrain(
     resume: bool = False,
     console: Console | None = None,
     data: OfflineData | None = None,
+    on_step: Callable[[int], None] | None = None,
 ) -> PretrainResult:
-    """Run (or resume) joint pretraining; the checkpoint goes to `out/prior`, logs into `out`."""
+    """Run (or resume) joint pretraining; the checkpoint goes to `out/prior`, logs into `out`.
+
+    `on_step(step)` is called after every gradient step (the benchmark suite's progress display).
+    """
     console = console or Console()
     out = Path(out)
     prior_dir = out / PRIOR_DIR
@@ -340,6 +345,8 @@ def pretrain(
             if step % p.checkpoint_every == 0 or step == p.steps:
                 checkpoint()
             progress.update(task, completed=step)
+            if on_step is not None:
+                on_step(step)
     if not validation:  # resumed a finished run: nothing trained, still report
         validation = validate(model, held_out)
     log.flush()

@@ -10,6 +10,7 @@ import json
 import math
 import time
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -113,8 +114,12 @@ class Agent(ABC):
         return episode_metrics(returns, infos)
 
     def learn(self, total_env_steps: int, run_dir: Path | None = None, *, resume: bool = False,
-              console: Console | None = None, show_progress: bool = True) -> Agent:
-        """Train until `total_env_steps` low-level env steps, evaluating and checkpointing into `run_dir`."""
+              console: Console | None = None, show_progress: bool = True,
+              on_step: Callable[[int], None] | None = None) -> Agent:
+        """Train until `total_env_steps` low-level env steps, evaluating and checkpointing into `run_dir`.
+
+        `on_step(env_steps)` is called after every env step (the benchmark suite's progress display).
+        """
         cfg = self.config
         if run_dir is not None:
             run_dir = Path(run_dir)
@@ -168,6 +173,8 @@ class Agent(ABC):
                     log.flush()
                     next_ckpt += cfg.checkpoint_every
                 progress.update(task, completed=min(self.env_steps, total_env_steps), status=f"eval: {last}")
+                if on_step is not None:
+                    on_step(self.env_steps)
         if log is not None:
             log.flush()
             plot_learning_curve(log, run_dir / "learning_curve.png", self.name)
@@ -197,10 +204,7 @@ class Agent(ABC):
                 raise CheckpointError(f"'{path}' was saved from an env without a spec; pass env=...")
             env = gym.make(gym.envs.registration.EnvSpec.from_json(meta["env_spec"]))
         agent = cls(env, cls.config_class.model_validate(config))
-        try:
-            agent.load_state_tensors(load_file(str(path / STATE)))
-        except Exception as exc:
-            raise CheckpointError(f"'{path / STATE}' is corrupt or from another agent setup: {exc}") from None
+        agent._load_state(path)
         agent.env_steps = int(meta["env_steps"])
         return agent
 
@@ -213,8 +217,14 @@ class Agent(ABC):
                      for k in type(self.config).model_fields if getattr(saved, k) != getattr(self.config, k)]
             raise ConfigError(f"--resume on '{run_dir}' with a different config: {'; '.join(diffs)}. "
                               "Resume with the original options, or start a new --out.")
-        self.load_state_tensors(load_file(str(path / STATE)))
+        self._load_state(path)
         self.env_steps = int(meta["env_steps"])
+
+    def _load_state(self, path: Path) -> None:
+        try:
+            self.load_state_tensors(load_file(str(path / STATE)))
+        except Exception as exc:
+            raise CheckpointError(f"'{path / STATE}' is corrupt or from another agent setup: {exc}") from None
 
     def _check_finite(self, losses: dict[str, float], run_dir: Path | None) -> None:
         bad = [k for k, v in losses.items() if not math.isfinite(v)]

@@ -1,0 +1,67 @@
+"""End-to-end training speed of each agent: low-level env steps/s while learning, against the raw env.
+
+Run: python benchmarks/agent_env_steps.py [--prior runs/kitchen-scripted/prior] [--steps 4000]
+Each agent trains on SkillKitchen-v0 (SAC on its flat task) with updates on from the first step
+after a short warm-up; the rate counts collection, updates and planning, not evaluation. The raw
+env's random-action steps/s, measured in the same run, is the reference.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from _report import report
+
+import skillplan  # noqa: F401  (registers the skill envs)
+from skillplan.agents import AGENTS, make_agent_env
+from skillplan.envs.tasks import make_flat_task
+
+RESULTS = Path(__file__).parent / "results"
+ENV = "SkillKitchen-v0"
+WARMUP = 500  # env steps of random collection before updates start (not timed)
+
+
+def raw_steps_per_s(steps: int) -> float:
+    env = make_flat_task(ENV)
+    env.reset(seed=0)
+    actions = np.random.default_rng(0).uniform(-1, 1, (steps, *env.action_space.shape)).astype(np.float32)
+    start = time.perf_counter()
+    for action in actions:
+        _, _, terminated, truncated, _ = env.step(action)
+        if terminated or truncated:
+            env.reset()
+    return steps / (time.perf_counter() - start)
+
+
+def training_steps_per_s(agent_name: str, prior: str, steps: int) -> float:
+    """Env steps/s between the end of the warm-up and the last step (the final evaluation excluded)."""
+    env = make_agent_env(agent_name, ENV, prior)
+    cls = AGENTS[agent_name]
+    config = cls.config_class(learning_starts=WARMUP, eval_every=10**9, eval_episodes=1, threads=1)
+    marks: list[tuple[int, float]] = []
+    cls(env, config).learn(WARMUP + steps, show_progress=False,
+                           on_step=lambda n: marks.append((n, time.perf_counter())))
+    timed = [(n, t) for n, t in marks if n >= WARMUP][:-1]  # the last mark includes the evaluation
+    (n0, t0), (n1, t1) = timed[0], timed[-1]
+    return (n1 - n0) / (t1 - t0)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--prior", default="runs/kitchen-scripted/prior")
+    parser.add_argument("--steps", type=int, default=4_000, help="timed env steps per agent")
+    parser.add_argument("--out", type=Path, default=RESULTS / "agent_env_steps.json")
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    rates = {name: training_steps_per_s(name, args.prior, args.steps) for name in AGENTS}
+    result = {"env": ENV, "raw_env_steps_per_s": raw_steps_per_s(args.steps), "env_steps_per_s": rates,
+              "threads": 1, "timed_steps": args.steps}
+    report(result, args.out)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""The sample-efficiency and throughput suites behind `skillplan benchmark`."""

@@ -1,0 +1,303 @@
+"""The sample-efficiency suite: methods × envs × seeds on shared pretrained priors, resumable.
+
+Layout of a suite directory:
+
+    suite.json                       the resolved suite (a rerun must match it, and then resumes)
+    pretrain/<dataset>-<preset>/     one `skillplan pretrain` run per (dataset, preset), shared by seeds
+    runs/<env>/<method>/seed<k>/     one `skillplan train` run each; `done.json` once finished
+    evaluations.csv, summary.md, summary.json, <env>.png   the report (see `report.py`)
+
+Jobs run in spawned worker processes, one torch thread each, so seeds use both cores.
+Pretraining is seeded once (seed 0) per preset; the seeds vary the downstream agents.
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing as mp
+import time
+from collections.abc import Callable
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from rich.console import Console
+
+from skillplan.benchmarking.methods import ENV_DATASETS, METHODS, check_names
+from skillplan.errors import ConfigError, SkillplanError
+from skillplan.io import atomic_write_text
+from skillplan.progress import progress_bar
+
+SUITE_FILE, DONE_FILE = "suite.json", "done.json"
+
+
+class SuiteConfig(BaseModel):
+    """What one suite measures; two runs with equal configs measure the same thing."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    envs: list[str] = ["SkillKitchen-v0"]
+    methods: list[str] = list(METHODS)
+    seeds: int = Field(3, ge=1)
+    steps: int = Field(250_000, ge=1, description="low-level env steps per run")
+    eval_every: int = Field(10_000, ge=1)
+    eval_episodes: int = Field(10, ge=1)
+    budgets: list[int] | None = Field(None, description="env-step budgets of the summary tables; "
+                                      "default: the evaluations nearest 1/5, 2/5 and all of `steps`")
+    pretrain_steps: int | None = Field(None, ge=1, description="default: each preset's own")
+    datasets: dict[str, str] = Field(default_factory=dict, description="env → dataset, overriding "
+                                     "the default scripted data")
+    pretrain_overrides: dict[str, Any] = Field(default_factory=dict, description="nested config "
+                                               "sections applied to every pretraining run")
+    agent_overrides: dict[str, Any] = Field(default_factory=dict, description="settings applied to "
+                                            "every agent (e.g. learning_starts)")
+
+    def table_budgets(self) -> list[int]:
+        if self.budgets:
+            return sorted(set(self.budgets))
+        on_grid = {max(1, round(self.steps * f / self.eval_every)) * self.eval_every for f in (0.2, 0.4)}
+        return sorted({*(b for b in on_grid if b < self.steps), self.steps})
+
+    def dataset(self, env: str) -> str:
+        return self.datasets.get(env, ENV_DATASETS[env])
+
+
+# `--quick`: the maze (a fast env) at a small budget, every method, two seeds; ~10 min on 2 cores.
+QUICK = {
+    "envs": ["SkillPointMaze-v0"], "seeds": 2, "steps": 20_000, "eval_every": 4_000, "eval_episodes": 5,
+    "pretrain_steps": 1_500, "agent_overrides": {"learning_starts": 2_000},
+}
+
+
+@dataclass(frozen=True)
+class PretrainJob:
+    dataset: str
+    preset: str
+    config: dict[str, Any]  # a resolved RunConfig, as JSON-ready data
+    out: Path
+
+    @property
+    def key(self) -> str:
+        return f"pretrain {self.dataset}-{self.preset}"
+
+    def done(self) -> bool:
+        summary = self.out / "summary.json"
+        return summary.is_file() and _read_json(summary).get("step", 0) >= self.config["pretrain"]["steps"]
+
+
+@dataclass(frozen=True)
+class TrainJob:
+    env: str
+    method: str
+    seed: int
+    steps: int
+    settings: dict[str, Any]  # the agent config
+    prior: Path | None
+    out: Path
+
+    @property
+    def key(self) -> str:
+        return f"{self.method} {self.env} seed {self.seed}"
+
+    def done(self) -> bool:
+        return (self.out / DONE_FILE).is_file()
+
+
+def plan(config: SuiteConfig, out: Path) -> tuple[list[PretrainJob], list[TrainJob]]:
+    """Every pretraining run (one per dataset and preset in use) and every training run of the suite."""
+    from skillplan.config import resolve_config
+
+    check_names(config.methods, config.envs)
+    pretrains: dict[tuple[str, str], PretrainJob] = {}
+    trains = []
+    for env in config.envs:
+        dataset = config.dataset(env)
+        for name in config.methods:
+            method = METHODS[name]
+            prior = None
+            if method.preset is not None:
+                if (dataset, method.preset) not in pretrains:
+                    overrides = json.loads(json.dumps(config.pretrain_overrides))  # a deep copy
+                    overrides.setdefault("data", {})["dataset"] = dataset
+                    section = overrides.setdefault("pretrain", {})
+                    section["threads"] = 1
+                    if config.pretrain_steps is not None:
+                        section["steps"] = config.pretrain_steps
+                    resolved = resolve_config(method.preset, overrides=overrides)
+                    pretrains[dataset, method.preset] = PretrainJob(
+                        dataset, method.preset, resolved.model_dump(mode="json"),
+                        out / "pretrain" / f"{dataset.replace('/', '_')}-{method.preset}",
+                    )
+                prior = pretrains[dataset, method.preset].out / "prior"
+            for seed in range(config.seeds):
+                settings = {**dict(method.settings), **config.agent_overrides, "seed": seed, "threads": 1,
+                            "eval_every": config.eval_every, "eval_episodes": config.eval_episodes}
+                trains.append(TrainJob(env, name, seed, config.steps, settings, prior,
+                                       out / "runs" / env / name / f"seed{seed}"))
+    return list(pretrains.values()), trains
+
+
+def run_suite(config: SuiteConfig, out: Path, *, workers: int = 2, console: Console | None = None) -> None:
+    """Run (or resume) the suite in `out`, then write its report; failed runs are named at the end."""
+    from skillplan.benchmarking.report import write_report
+
+    console = console or Console()
+    out = Path(out)
+    pretrains, trains = plan(config, out)
+    _claim(out, config)
+    _ensure_datasets({job.dataset for job in pretrains}, console)
+    failures = _schedule(pretrains, trains, workers, console)
+    write_report(out, console)
+    if failures:
+        lines = "; ".join(f"{key}: {message}" for key, message in failures.items())
+        raise SkillplanError(
+            f"{len(failures)} job(s) of the suite in '{out}' failed ({lines}). The report covers the "
+            "runs that finished; rerun the same command to retry the rest."
+        )
+
+
+def load_suite_config(out: Path) -> SuiteConfig:
+    """The config a suite directory was started with, or a clear error if the file is missing or bad."""
+    path = Path(out) / SUITE_FILE
+    if not path.is_file():
+        raise ConfigError(f"'{out}' is not a sample-efficiency suite: it has no {SUITE_FILE}.")
+    try:
+        return SuiteConfig.model_validate(_read_json(path)["config"])
+    except (KeyError, TypeError, ValidationError) as exc:
+        raise ConfigError(f"'{path}' is corrupt ({exc}). Delete it to start the suite afresh; the "
+                          "finished runs beside it are reused.") from None
+
+
+def _claim(out: Path, config: SuiteConfig) -> None:
+    """Write suite.json, or check that an existing one describes the same suite (then it resumes)."""
+    from skillplan.provenance import provenance
+
+    if (out / SUITE_FILE).exists():
+        saved = load_suite_config(out)
+        if saved != config:
+            old, new = saved.model_dump(), config.model_dump()
+            diffs = [f"{k}: {old[k]!r} → {new[k]!r}" for k in old if old[k] != new[k]]
+            raise ConfigError(f"'{out}' holds a different suite ({'; '.join(diffs)}). Rerun with its "
+                              "options to resume it, or choose another --out.")
+        return
+    out.mkdir(parents=True, exist_ok=True)
+    record = {"config": config.model_dump(mode="json"), **provenance()}
+    atomic_write_text(out / SUITE_FILE, json.dumps(record, indent=2))
+
+
+def _ensure_datasets(datasets: set[str], console: Console) -> None:
+    """Load (and so generate, if scripted and missing) each dataset here, before workers race to do it."""
+    from skillplan.data.loading import load_offline_data
+
+    for name in sorted(datasets):
+        load_offline_data(name, on_generate=console.print)
+
+
+def _schedule(pretrains: list[PretrainJob], trains: list[TrainJob], workers: int,
+              console: Console) -> dict[str, str]:
+    """Run the unfinished jobs; a training run starts once its prior exists. Returns failures by job."""
+    todo_pre = [j for j in pretrains if not j.done()]
+    todo_train = [j for j in trains if not j.done()]
+    failures: dict[str, str] = {}
+    if not todo_pre and not todo_train:
+        console.print("every run of this suite has finished; rewriting the report")
+        return failures
+    console.print(f"{len(pretrains) - len(todo_pre)}/{len(pretrains)} pretraining and "
+                  f"{len(trains) - len(todo_train)}/{len(trains)} training runs already done")
+    waiting = {j.out: [t for t in todo_train if t.prior == j.out / "prior"] for j in todo_pre}
+    ready = [t for t in todo_train if not any(t in ts for ts in waiting.values())]
+    context = mp.get_context("spawn")
+    with context.Manager() as manager, progress_bar(console) as progress, \
+            ProcessPoolExecutor(workers, mp_context=context) as pool:
+        updates = manager.Queue()
+        overall = progress.add_task("suite", total=len(todo_pre) + len(todo_train))
+        bars: dict[str, int] = {}
+        futures: dict[Future, PretrainJob | TrainJob] = {}
+        for job in [*todo_pre, *ready]:
+            futures[pool.submit(_run_job, job, updates)] = job
+        while futures:
+            finished, _ = wait(futures, timeout=0.5, return_when=FIRST_COMPLETED)
+            while not updates.empty():
+                key, done, total = updates.get()
+                if key not in bars:
+                    bars[key] = progress.add_task(key, total=total)
+                progress.update(bars[key], completed=done)
+            for future in finished:
+                job = futures.pop(future)
+                progress.advance(overall)
+                if job.key in bars:
+                    progress.remove_task(bars.pop(job.key))
+                error = future.exception()
+                followers = waiting.pop(job.out, []) if isinstance(job, PretrainJob) else []
+                if error is not None:
+                    failures[job.key] = str(error) or type(error).__name__
+                    for follower in followers:
+                        failures[follower.key] = f"its prior ({job.key}) failed"
+                        progress.advance(overall)
+                    continue
+                for follower in followers:
+                    futures[pool.submit(_run_job, follower, updates)] = follower
+    return failures
+
+
+def _run_job(job: PretrainJob | TrainJob, updates: Any) -> None:
+    """Worker entry point: one job, on one torch thread, reporting progress at most twice a second."""
+    import torch
+
+    torch.set_num_threads(1)
+    total = job.config["pretrain"]["steps"] if isinstance(job, PretrainJob) else job.steps
+    report = _throttled(lambda step: updates.put((job.key, step, total)))
+    if isinstance(job, PretrainJob):
+        _pretrain(job, report)
+    else:
+        _train(job, report)
+
+
+def _pretrain(job: PretrainJob, report: Callable[[int], None]) -> None:
+    from skillplan.config import RunConfig
+    from skillplan.pretrain import pretrain
+
+    resume = (job.out / "prior").exists()
+    pretrain(RunConfig.model_validate(job.config), job.out, resume=resume, console=Console(quiet=True),
+             on_step=report)
+
+
+def _train(job: TrainJob, report: Callable[[int], None]) -> None:
+    from skillplan.agents import agent_class, make_agent_env
+    from skillplan.agents.base import AGENT_DIR
+
+    method = METHODS[job.method]
+    cls = agent_class(method.agent)
+    try:
+        settings = cls.config_class.model_validate(job.settings)
+    except ValidationError as exc:
+        raise ConfigError(f"agent settings don't fit {method.agent}: {exc}") from None
+    env = make_agent_env(method.agent, job.env, str(job.prior) if job.prior else None)
+    agent = cls(env, settings)
+    resume = (job.out / AGENT_DIR).exists()
+    try:
+        agent.learn(job.steps, job.out, resume=resume, show_progress=False, on_step=report)
+    except SkillplanError as exc:
+        raise type(exc)(f"{exc} (run directory {job.out}; delete it to restart this run alone)") from None
+    atomic_write_text(job.out / DONE_FILE, json.dumps({"env_steps": agent.env_steps}))
+
+
+def _throttled(call: Callable[[int], None], every_s: float = 0.5) -> Callable[[int], None]:
+    last = [0.0]
+
+    def throttled(step: int) -> None:
+        now = time.monotonic()
+        if now - last[0] >= every_s:
+            last[0] = now
+            call(step)
+
+    return throttled
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError, UnicodeDecodeError):
+        return {}

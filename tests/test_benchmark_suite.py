@@ -1,0 +1,166 @@
+"""The sample-efficiency suite's machinery on a tiny budget: runs, report, resume and bad directories."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import shutil
+
+import numpy as np
+import pytest
+from rich.console import Console
+
+from skillplan.benchmarking.report import EVALUATIONS, SUMMARY_JSON, SUMMARY_MD, interval, value_at
+from skillplan.benchmarking.suite import DONE_FILE, SUITE_FILE, SuiteConfig, plan, run_suite
+from skillplan.envs.generate import generate_dataset
+from skillplan.errors import ConfigError, SkillplanError
+
+ENV = "SkillPointMaze-v0"
+TINY_PRETRAIN = {
+    "model": {"horizon": 4, "z_dim": 4, "hidden": 32, "depth": 1, "latent_dim": 16},
+    "pretrain": {"batch_size": 32, "n_skills": 2, "precision": "fp32", "eval_windows": 32,
+                 "log_every": 10, "eval_every": 20, "checkpoint_every": 20},
+}
+
+
+def tiny_suite(**changes) -> SuiteConfig:
+    settings = {
+        "envs": [ENV], "methods": ["sac", "spirl", "skillplan"], "seeds": 2, "steps": 240, "eval_every": 80,
+        "eval_episodes": 1, "pretrain_steps": 20, "pretrain_overrides": TINY_PRETRAIN,
+        "agent_overrides": {"learning_starts": 40},
+    }
+    return SuiteConfig.model_validate({**settings, **changes})
+
+
+@pytest.fixture(scope="module")
+def finished_suite(tmp_path_factory):
+    """One tiny suite run to the end (on a small generated maze dataset), shared by the tests below."""
+    import os
+
+    root = tmp_path_factory.mktemp("suite")
+    old = os.environ.get("MINARI_DATASETS_PATH")
+    os.environ["MINARI_DATASETS_PATH"] = str(root / "minari")
+    try:
+        generate_dataset("pointmaze-scripted", episodes={"general": 24, "expert": 8}, workers=1)
+        config = tiny_suite()
+        run_suite(config, root / "out", workers=2, console=Console(file=io.StringIO()))
+        yield config, root / "out", str(root / "minari")
+    finally:
+        os.environ.pop("MINARI_DATASETS_PATH") if old is None else os.environ.update(MINARI_DATASETS_PATH=old)
+
+
+def read_rows(path):
+    with path.open() as f:
+        return list(csv.DictReader(f))
+
+
+def test_every_run_reports_every_evaluation(finished_suite):
+    config, out, _ = finished_suite
+    rows = read_rows(out / EVALUATIONS)
+    for method in config.methods:
+        for seed in range(config.seeds):
+            mine = [r for r in rows if r["method"] == method and r["seed"] == str(seed)]
+            steps = sorted(int(r["env_steps"]) for r in mine)
+            assert len(steps) == 3, (method, seed, steps)  # at 80, 160 and 240 env steps (or just after)
+            assert steps[-1] >= config.steps
+            assert all(0 <= float(r["success"]) <= 1 for r in rows)
+            assert (out / "runs" / ENV / method / f"seed{seed}" / DONE_FILE).is_file()
+    # one prior per preset in use, shared by both seeds
+    assert sorted(p.name for p in (out / "pretrain").iterdir()) == [
+        "pointmaze-scripted-skillplan", "pointmaze-scripted-spirl"]
+
+
+def test_summary_numbers_match_the_csv(finished_suite):
+    config, out, _ = finished_suite
+    rows = read_rows(out / EVALUATIONS)
+    summary = json.loads((out / SUMMARY_JSON).read_text())
+    assert summary["budgets"] == config.table_budgets() == [80, 240]
+    env = summary["envs"][ENV]
+    assert env["metric"] == "success"
+    for method in config.methods:
+        for budget in summary["budgets"]:
+            expected = []
+            for seed in range(config.seeds):
+                seed_rows = [r for r in rows if r["method"] == method and r["seed"] == str(seed)]
+                after = [r for r in seed_rows if int(r["env_steps"]) >= budget]
+                expected.append(float(min(after, key=lambda r: int(r["env_steps"]))["success"]))
+            entry = env["methods"][method][str(budget)]
+            assert entry["seeds"] == config.seeds
+            assert entry["mean"] == pytest.approx(np.mean(expected))
+            assert entry["mean_low"] <= entry["mean"] <= entry["mean_high"]
+    table = (out / SUMMARY_MD).read_text()
+    assert all(f"| {method} |" in table for method in config.methods)
+    assert "commit:" in table and "machine:" in table and "command:" in table
+    assert (out / f"{ENV}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_bootstrap_interval_covers_the_mean_and_iqm_trims_outliers():
+    values = np.array([0.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 10.0])
+    mean, iqm = interval(values, "mean"), interval(values, "iqm")
+    assert mean["mean"] == pytest.approx(values.mean())
+    assert mean["mean_low"] < mean["mean"] < mean["mean_high"]
+    assert iqm["iqm"] == pytest.approx(1.0)  # the 0 and the 10 are trimmed
+    assert interval(np.array([0.5, 0.5]), "mean") == {"mean": 0.5, "mean_low": 0.5, "mean_high": 0.5}
+
+
+def test_value_at_takes_the_first_evaluation_past_the_budget():
+    rows = [{"env_steps": s, "success": v} for s, v in ((84, 0.0), (163, 1.0), (247, 0.5))]
+    assert value_at(rows, 160, "success") == 1.0
+    assert value_at(rows, 80, "success") == 0.0
+    assert value_at(rows, 300, "success") is None
+
+
+def test_rerun_of_a_finished_suite_trains_nothing(finished_suite, monkeypatch):
+    config, out, minari_root = finished_suite
+    monkeypatch.setenv("MINARI_DATASETS_PATH", minari_root)
+    before = {p: p.stat().st_mtime_ns for p in out.glob("runs/*/*/*/metrics.csv")}
+    console = Console(file=io.StringIO())
+    run_suite(config, out, workers=1, console=console)
+    assert "every run of this suite has finished" in console.file.getvalue()
+    assert {p: p.stat().st_mtime_ns for p in out.glob("runs/*/*/*/metrics.csv")} == before
+
+
+def test_interrupted_and_corrupt_runs_resume_or_are_named(finished_suite, tmp_path, monkeypatch):
+    config, finished, minari_root = finished_suite
+    monkeypatch.setenv("MINARI_DATASETS_PATH", minari_root)
+    out = tmp_path / "copy"
+    shutil.copytree(finished, out)
+    interrupted = out / "runs" / ENV / "spirl" / "seed1"
+    (interrupted / DONE_FILE).unlink()  # stopped after its last checkpoint, before it was marked done
+    corrupt = out / "runs" / ENV / "sac" / "seed0"
+    (corrupt / DONE_FILE).unlink()
+    (corrupt / "agent" / "state.safetensors").write_bytes(b"not a safetensors file")
+    with pytest.raises(SkillplanError) as error:
+        run_suite(config, out, workers=1, console=Console(file=io.StringIO()))
+    message = str(error.value)
+    assert "1 job(s)" in message and "sac SkillPointMaze-v0 seed 0" in message and "corrupt" in message
+    assert str(corrupt) in message  # says which directory to delete
+    assert (interrupted / DONE_FILE).is_file()  # the interrupted run was resumed and finished
+    assert (out / SUMMARY_MD).is_file()  # the report still covers the runs that finished
+
+
+def test_a_different_suite_or_a_corrupt_suite_file_is_refused(finished_suite, tmp_path):
+    config, finished, _ = finished_suite
+    with pytest.raises(ConfigError, match="seeds: 2 → 3"):
+        run_suite(config.model_copy(update={"seeds": 3}), finished, console=Console(file=io.StringIO()))
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / SUITE_FILE).write_text("{not json")
+    with pytest.raises(ConfigError, match="corrupt"):
+        run_suite(config, broken, console=Console(file=io.StringIO()))
+
+
+def test_unknown_methods_and_envs_list_the_valid_ones(tmp_path):
+    with pytest.raises(ConfigError, match="Valid: sac, spirl, serla, skimo, skillplan"):
+        plan(tiny_suite(methods=["dreamer"]), tmp_path)
+    with pytest.raises(ConfigError, match="SkillKitchen-v0"):
+        plan(tiny_suite(envs=["Ant-v5"]), tmp_path)
+
+
+def test_priors_are_shared_between_envs_on_the_same_data(tmp_path):
+    config = tiny_suite(envs=["SkillKitchen-v0", "SkillKitchenMisaligned-v0"], methods=["spirl", "serla"])
+    pretrains, trains = plan(config, tmp_path)
+    assert sorted(j.preset for j in pretrains) == ["serla", "spirl"]
+    assert len(trains) == 2 * 2 * config.seeds
+    assert {t.settings.get("sde_eta") for t in trains if t.method == "serla"} == {0.1}
