@@ -164,3 +164,14 @@ def test_priors_are_shared_between_envs_on_the_same_data(tmp_path):
     assert sorted(j.preset for j in pretrains) == ["serla", "spirl"]
     assert len(trains) == 2 * 2 * config.seeds
     assert {t.settings.get("sde_eta") for t in trains if t.method == "serla"} == {0.1}
+
+
+def test_a_prior_pretrained_with_other_settings_is_not_reused(finished_suite, tmp_path, monkeypatch):
+    config, finished, minari_root = finished_suite
+    monkeypatch.setenv("MINARI_DATASETS_PATH", minari_root)
+    out = tmp_path / "copy"
+    shutil.copytree(finished, out)
+    saved = out / "pretrain" / "pointmaze-scripted-spirl" / "config.yaml"
+    saved.write_text(saved.read_text().replace("beta: 0.0005", "beta: 0.001"))
+    with pytest.raises(ConfigError, match=r"pretrain\.beta"):
+        run_suite(config, out, workers=1, console=Console(file=io.StringIO()))

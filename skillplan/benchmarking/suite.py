@@ -82,6 +82,27 @@ class PretrainJob:
     def key(self) -> str:
         return f"pretrain {self.dataset}-{self.preset}"
 
+    def check_unchanged(self) -> None:
+        """Refuse to reuse a prior trained with other settings (e.g. a preset's defaults changed since)."""
+        import yaml
+
+        from skillplan.config import RunConfig, config_differences
+        from skillplan.pretrain import RESUMABLE_CHANGES
+
+        saved = self.out / "config.yaml"
+        if not saved.is_file():
+            return
+        try:
+            old = RunConfig.model_validate(yaml.safe_load(saved.read_text()))
+        except (yaml.YAMLError, ValidationError) as exc:
+            raise ConfigError(f"'{saved}' is corrupt ({exc}); delete {self.out} to pretrain it again."
+                              ) from None
+        differences = config_differences(old, RunConfig.model_validate(self.config), ignore=RESUMABLE_CHANGES)
+        if differences:
+            raise ConfigError(f"The prior in '{self.out}' was pretrained with other settings than this suite "
+                              f"now resolves ({'; '.join(differences)}). Delete it to pretrain it again, or "
+                              "use another --out.")
+
     def done(self) -> bool:
         summary = self.out / "summary.json"
         return summary.is_file() and _read_json(summary).get("step", 0) >= self.config["pretrain"]["steps"]
@@ -198,6 +219,8 @@ def _ensure_datasets(datasets: set[str], console: Console) -> None:
 def _schedule(pretrains: list[PretrainJob], trains: list[TrainJob], workers: int,
               console: Console) -> dict[str, str]:
     """Run the unfinished jobs; a training run starts once its prior exists. Returns failures by job."""
+    for job in pretrains:
+        job.check_unchanged()
     todo_pre = [j for j in pretrains if not j.done()]
     todo_train = [j for j in trains if not j.done()]
     failures: dict[str, str] = {}
@@ -207,7 +230,9 @@ def _schedule(pretrains: list[PretrainJob], trains: list[TrainJob], workers: int
     console.print(f"{len(pretrains) - len(todo_pre)}/{len(pretrains)} pretraining and "
                   f"{len(trains) - len(todo_train)}/{len(trains)} training runs already done")
     waiting = {j.out: [t for t in todo_train if t.prior == j.out / "prior"] for j in todo_pre}
-    ready = [t for t in todo_train if not any(t in ts for ts in waiting.values())]
+    # Seed 0 of every method first: a partial suite then already compares all of them.
+    blocked = [t for ts in waiting.values() for t in ts]
+    ready = sorted((t for t in todo_train if t not in blocked), key=lambda t: t.seed)
     context = mp.get_context("spawn")
     with context.Manager() as manager, progress_bar(console) as progress, \
             ProcessPoolExecutor(workers, mp_context=context) as pool:
