@@ -64,10 +64,10 @@ class SuiteConfig(BaseModel):
         return self.datasets.get(env, ENV_DATASETS[env])
 
 
-# `--quick`: the maze (a fast env) at a small budget, every method, two seeds; ~10 min on 2 cores.
+# `--quick`: the maze (a fast env) at a small budget, every method, two seeds; ≤ 10 min on 2 cores.
 QUICK = {
-    "envs": ["SkillPointMaze-v0"], "seeds": 2, "steps": 20_000, "eval_every": 4_000, "eval_episodes": 5,
-    "pretrain_steps": 1_500, "agent_overrides": {"learning_starts": 2_000},
+    "envs": ["SkillPointMaze-v0"], "seeds": 2, "steps": 10_000, "eval_every": 2_500, "eval_episodes": 3,
+    "pretrain_steps": 1_000, "agent_overrides": {"learning_starts": 1_000},
 }
 
 
