@@ -55,5 +55,12 @@ def test_generate_rejects_unknown_generator():
 def test_benchmark_lists_scripts_and_rejects_unknown_ones():
     result = CliRunner().invoke(app, ["benchmark"])
     assert result.exit_code == 0 and "data_throughput" in result.output
-    result = skillplan("benchmark", "nope")
+    assert "sample-efficiency" in result.output and "throughput" in result.output
+    result = skillplan("benchmark", "run", "nope")
     assert result.returncode == 2 and "data_throughput" in result.stderr
+
+
+def test_sample_efficiency_rejects_unknown_methods_before_any_work(tmp_path):
+    result = skillplan("benchmark", "sample-efficiency", "--agents", "dreamer", "--out", str(tmp_path / "s"))
+    assert result.returncode == 2 and "sac, spirl, serla, skimo, skillplan" in result.stderr
+    assert not (tmp_path / "s").exists()

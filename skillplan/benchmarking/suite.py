@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import multiprocessing as mp
+import sys
 import time
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
@@ -204,7 +205,7 @@ def _claim(out: Path, config: SuiteConfig) -> None:
                               "options to resume it, or choose another --out.")
         return
     out.mkdir(parents=True, exist_ok=True)
-    record = {"config": config.model_dump(mode="json"), **provenance()}
+    record = {"config": config.model_dump(mode="json"), **provenance(["skillplan", *sys.argv[1:]])}
     atomic_write_text(out / SUITE_FILE, json.dumps(record, indent=2))
 
 
@@ -218,7 +219,12 @@ def _ensure_datasets(datasets: set[str], console: Console) -> None:
 
 def _schedule(pretrains: list[PretrainJob], trains: list[TrainJob], workers: int,
               console: Console) -> dict[str, str]:
-    """Run the unfinished jobs; a training run starts once its prior exists. Returns failures by job."""
+    """Run the unfinished jobs; a training run starts once its prior exists. Returns failures by job.
+
+    At most `workers` jobs are in flight; the next one is the most urgent ready job: pretraining,
+    then lower seeds first (a partial suite already compares every method), then the slowest
+    methods first (so the cheap ones fill the gaps at the end).
+    """
     for job in pretrains:
         job.check_unchanged()
     todo_pre = [j for j in pretrains if not j.done()]
@@ -230,9 +236,8 @@ def _schedule(pretrains: list[PretrainJob], trains: list[TrainJob], workers: int
     console.print(f"{len(pretrains) - len(todo_pre)}/{len(pretrains)} pretraining and "
                   f"{len(trains) - len(todo_train)}/{len(trains)} training runs already done")
     waiting = {j.out: [t for t in todo_train if t.prior == j.out / "prior"] for j in todo_pre}
-    # Seed 0 of every method first: a partial suite then already compares all of them.
     blocked = [t for ts in waiting.values() for t in ts]
-    ready = sorted((t for t in todo_train if t not in blocked), key=lambda t: t.seed)
+    ready: list[PretrainJob | TrainJob] = [*todo_pre, *(t for t in todo_train if t not in blocked)]
     context = mp.get_context("spawn")
     with context.Manager() as manager, progress_bar(console) as progress, \
             ProcessPoolExecutor(workers, mp_context=context) as pool:
@@ -240,9 +245,11 @@ def _schedule(pretrains: list[PretrainJob], trains: list[TrainJob], workers: int
         overall = progress.add_task("suite", total=len(todo_pre) + len(todo_train))
         bars: dict[str, int] = {}
         futures: dict[Future, PretrainJob | TrainJob] = {}
-        for job in [*todo_pre, *ready]:
-            futures[pool.submit(_run_job, job, updates)] = job
-        while futures:
+        while futures or ready:
+            while ready and len(futures) < workers:
+                ready.sort(key=_urgency)
+                job = ready.pop(0)
+                futures[pool.submit(_run_job, job, updates)] = job
             finished, _ = wait(futures, timeout=0.5, return_when=FIRST_COMPLETED)
             while not updates.empty():
                 key, done, total = updates.get()
@@ -256,15 +263,25 @@ def _schedule(pretrains: list[PretrainJob], trains: list[TrainJob], workers: int
                     progress.remove_task(bars.pop(job.key))
                 error = future.exception()
                 followers = waiting.pop(job.out, []) if isinstance(job, PretrainJob) else []
-                if error is not None:
-                    failures[job.key] = str(error) or type(error).__name__
-                    for follower in followers:
-                        failures[follower.key] = f"its prior ({job.key}) failed"
-                        progress.advance(overall)
+                if error is None:
+                    ready += followers
                     continue
+                failures[job.key] = str(error) or type(error).__name__
                 for follower in followers:
-                    futures[pool.submit(_run_job, follower, updates)] = follower
+                    failures[follower.key] = f"its prior ({job.key}) failed"
+                    progress.advance(overall)
     return failures
+
+
+# Slowest first, as measured per env step on 2 cores: CEM planning, then flat SAC (an update per
+# low-level step), then SSAC (an update per skill).
+_COST_RANK = {"skimo": 0, "skillplan": 1, "sac": 2, "serla": 3, "spirl": 4}
+
+
+def _urgency(job: PretrainJob | TrainJob) -> tuple[int, int, int]:
+    if isinstance(job, PretrainJob):
+        return (0, 0, 0)
+    return (1, job.seed, _COST_RANK.get(job.method, len(_COST_RANK)))
 
 
 def _run_job(job: PretrainJob | TrainJob, updates: Any) -> None:
