@@ -3,7 +3,9 @@
 Run: python benchmarks/agent_env_steps.py [--prior runs/kitchen-scripted/prior] [--steps 4000]
 Each agent trains on SkillKitchen-v0 (SAC on its flat task) with updates on from the first step
 after a short warm-up; the rate counts collection, updates and planning, not evaluation. The raw
-env's random-action steps/s, measured in the same run, is the reference.
+env's steps/s under random actions is recorded for context, not as a ratio: random actions flail
+the arm into more contacts than skills do, so the physics costs differ
+(`skill_env_overhead.py` compares like with like).
 """
 
 from __future__ import annotations

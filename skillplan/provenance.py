@@ -26,11 +26,13 @@ def cpu_model() -> str:
 
 
 def commit() -> str:
-    """The checkout's commit hash, marked `-dirty` when tracked files have changed; 'unknown' outside git."""
+    """The checkout's commit hash, `-dirty` when tracked code has changed; 'unknown' outside git."""
     try:
         head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=SOURCE_ROOT, capture_output=True,
                               text=True, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=SOURCE_ROOT,
+        # Results being written (benchmarks/results/) don't make the code that measures them dirty.
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", ".",
+                                ":!benchmarks/results"], cwd=SOURCE_ROOT,
                                capture_output=True, text=True, check=True).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return "unknown"

@@ -75,9 +75,8 @@ MEASUREMENTS: tuple[Measurement, ...] = (
                            ("flat SAC updates/s (batch 256)", f"{r['sac_updates_per_s']:.0f}", "")],
                 needs_prior=True),
     Measurement("agent_env_steps", (), ("--steps", "1500"), "agent_env_steps.json",
-                lambda r: [(f"end-to-end training env steps/s, {name}",
-                            f"{v:,.0f} ({v / r['raw_env_steps_per_s']:.2f}× raw env)", "")
-                           for name, v in r["env_steps_per_s"].items()],
+                lambda r: [(f"end-to-end training env steps/s, {name} (updates and planning included)",
+                            f"{v:,.0f}", "") for name, v in r["env_steps_per_s"].items()],
                 needs_prior=True),
 )
 
@@ -112,16 +111,17 @@ def run_throughput(
     rows: list[Row] = []
     failed = []
     for m in MEASUREMENTS:
-        target = out / m.result
+        target = _relative(out / m.result)
         args = [*(m.quick_args if quick else m.args), "--out", str(target)]
         if m.needs_prior:
-            args += ["--prior", str(prior)]
+            args += ["--prior", str(_relative(Path(prior)))]
         console.rule(f"[bold]{m.script}[/bold] {' '.join(args)}")
-        done = subprocess.run([sys.executable, str(BENCHMARKS / f"{m.script}.py"), *args], cwd=SOURCE_ROOT)
+        script = (BENCHMARKS / f"{m.script}.py").relative_to(SOURCE_ROOT)  # recorded as typed
+        done = subprocess.run([sys.executable, str(script), *args], cwd=SOURCE_ROOT)
         if done.returncode != 0:
             failed.append(m.script)
             continue
-        rows += m.rows(json.loads(target.read_text()))
+        rows += m.rows(json.loads((SOURCE_ROOT / target).read_text()))
     table = Table(title=f"skillplan throughput{' (--quick)' if quick else ''}")
     for column in ("figure", "measured", "target"):
         table.add_column(column)
@@ -136,6 +136,12 @@ def run_throughput(
         raise SkillplanError(f"Benchmark script(s) {', '.join(failed)} failed (their output is above); the "
                              f"other figures are in {out / 'throughput.md'}.")
     return rows
+
+
+def _relative(path: Path) -> Path:
+    """`path` relative to the checkout when inside it (scripts run there), else absolute."""
+    path = path.resolve()
+    return path.relative_to(SOURCE_ROOT) if path.is_relative_to(SOURCE_ROOT) else path
 
 
 def _markdown(record: dict[str, Any]) -> str:
