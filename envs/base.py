@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from functools import cache
 
 import gymnasium as gym
@@ -28,4 +29,6 @@ def flatten_observations(env: gym.Env, layout: ObservationLayout) -> gym.Env:
     """The env with observations flattened exactly as the offline data was (float32 Box)."""
     if layout.keys:
         env = FlattenObservation(FilterObservation(env, list(layout.keys)))
-    return DtypeObservation(env, "float32")  # a string keeps env.spec JSON-serialisable
+    with warnings.catch_warnings():  # the cast to float32 is the point: the data is float32
+        warnings.filterwarnings("ignore", message=".*precision lowered by casting to float32")
+        return DtypeObservation(env, "float32")  # a string keeps env.spec JSON-serialisable

@@ -92,6 +92,8 @@ def test_summary_numbers_match_the_csv(finished_suite):
     table = (out / SUMMARY_MD).read_text()
     assert all(f"| {method} |" in table for method in config.methods)
     assert "commit:" in table and "machine:" in table and "command:" in table
+    sessions = json.loads((out / "timing.json").read_text())["sessions"]
+    assert len(sessions) == 1 and sessions[0]["seconds"] > 0 and "wall time:" in table
     assert (out / f"{ENV}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 

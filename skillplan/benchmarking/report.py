@@ -19,7 +19,7 @@ from rich.table import Table
 from scipy import stats
 
 from skillplan.benchmarking.methods import METHODS
-from skillplan.io import atomic_write_text
+from skillplan.io import atomic_write_text, read_json
 
 EVALUATIONS, SUMMARY_MD, SUMMARY_JSON = "evaluations.csv", "summary.md", "summary.json"
 FIELDS = ("env", "method", "agent", "preset", "seed", "env_steps", "return", "subtasks", "success")
@@ -115,7 +115,8 @@ def write_report(out: Path, console: Console | None = None) -> dict[str, Any]:
     writer.writeheader()
     writer.writerows(rows)
     atomic_write_text(out / EVALUATIONS, buffer.getvalue())
-    record = json.loads((out / "suite.json").read_text())
+    record = read_json(out / "suite.json")
+    record["sessions"] = read_json(out / "timing.json").get("sessions", [])
     atomic_write_text(out / SUMMARY_JSON, json.dumps({"budgets": budgets, "envs": summary}, indent=2))
     atomic_write_text(out / SUMMARY_MD, markdown(summary, budgets, record))
     for env in summary:
@@ -137,6 +138,8 @@ def markdown(summary: dict[str, Any], budgets: list[int], record: dict[str, Any]
         f"- command: `{record.get('command', '?')}`",
         f"- commit: `{record.get('commit', '?')}`",
         f"- machine: {machine.get('cpu', '?')}, {machine.get('cores', '?')} cores",
+        f"- wall time: {_duration(sum(s['seconds'] for s in record['sessions']))} over "
+        f"{len(record['sessions'])} invocation(s)",
         f"- cells: mean [95% bootstrap CI] · IQM over seeds (n = seeds that reached the budget); "
         f"{RESAMPLES} percentile resamples (scipy.stats.bootstrap)",
         "",
@@ -185,6 +188,11 @@ def plot(rows: list[dict[str, Any]], env: str, metric: str, eval_every: int, ste
     fig.savefig(tmp, dpi=110)
     plt.close(fig)
     tmp.replace(path)
+
+
+def _duration(seconds: float) -> str:
+    minutes = round(seconds / 60)
+    return f"{minutes // 60} h {minutes % 60:02d} min" if minutes >= 60 else f"{seconds / 60:.1f} min"
 
 
 def _by_seed(rows: list[dict[str, Any]]) -> dict[int, list[dict[str, Any]]]:

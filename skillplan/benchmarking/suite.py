@@ -3,6 +3,7 @@
 Layout of a suite directory:
 
     suite.json                       the resolved suite (a rerun must match it, and then resumes)
+    timing.json                      the wall time of every invocation
     pretrain/<dataset>-<preset>/     one `skillplan pretrain` run per (dataset, preset), shared by seeds
     runs/<env>/<method>/seed<k>/     one `skillplan train` run each; `done.json` once finished
     evaluations.csv, summary.md, summary.json, <env>.png   the report (see `report.py`)
@@ -28,10 +29,10 @@ from rich.console import Console
 
 from skillplan.benchmarking.methods import ENV_DATASETS, METHODS, check_names
 from skillplan.errors import ConfigError, SkillplanError
-from skillplan.io import atomic_write_text
+from skillplan.io import atomic_write_text, read_json
 from skillplan.progress import progress_bar
 
-SUITE_FILE, DONE_FILE = "suite.json", "done.json"
+SUITE_FILE, DONE_FILE, TIMING_FILE = "suite.json", "done.json", "timing.json"
 
 
 class SuiteConfig(BaseModel):
@@ -106,7 +107,7 @@ class PretrainJob:
 
     def done(self) -> bool:
         summary = self.out / "summary.json"
-        return summary.is_file() and _read_json(summary).get("step", 0) >= self.config["pretrain"]["steps"]
+        return summary.is_file() and read_json(summary).get("step", 0) >= self.config["pretrain"]["steps"]
 
 
 @dataclass(frozen=True)
@@ -169,8 +170,10 @@ def run_suite(config: SuiteConfig, out: Path, *, workers: int = 2, console: Cons
     out = Path(out)
     pretrains, trains = plan(config, out)
     _claim(out, config)
+    clock = WallClock(out / TIMING_FILE, workers)
     _ensure_datasets({job.dataset for job in pretrains}, console)
-    failures = _schedule(pretrains, trains, workers, console)
+    failures = _schedule(pretrains, trains, workers, console, on_tick=clock.record)
+    clock.record(final=True)
     write_report(out, console)
     if failures:
         lines = "; ".join(f"{key}: {message}" for key, message in failures.items())
@@ -180,13 +183,32 @@ def run_suite(config: SuiteConfig, out: Path, *, workers: int = 2, console: Cons
         )
 
 
+class WallClock:
+    """Each invocation's wall time in timing.json, kept current while it runs, so an interrupted
+    suite still accounts for the time it spent; the report adds the invocations up."""
+
+    def __init__(self, path: Path, workers: int) -> None:
+        self.path, self.started, self.written = path, time.time(), 0.0
+        self.sessions = read_json(path).get("sessions", [])
+        self.sessions.append({"started": time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(self.started)),
+                              "workers": workers, "seconds": 0.0})
+        self.record(final=True)
+
+    def record(self, final: bool = False) -> None:
+        now = time.time()
+        if final or now - self.written >= 30:
+            self.sessions[-1]["seconds"] = round(now - self.started, 1)
+            atomic_write_text(self.path, json.dumps({"sessions": self.sessions}, indent=2))
+            self.written = now
+
+
 def load_suite_config(out: Path) -> SuiteConfig:
     """The config a suite directory was started with, or a clear error if the file is missing or bad."""
     path = Path(out) / SUITE_FILE
     if not path.is_file():
         raise ConfigError(f"'{out}' is not a sample-efficiency suite: it has no {SUITE_FILE}.")
     try:
-        return SuiteConfig.model_validate(_read_json(path)["config"])
+        return SuiteConfig.model_validate(read_json(path)["config"])
     except (KeyError, TypeError, ValidationError) as exc:
         raise ConfigError(f"'{path}' is corrupt ({exc}). Delete it to start the suite afresh; the "
                           "finished runs beside it are reused.") from None
@@ -218,7 +240,7 @@ def _ensure_datasets(datasets: set[str], console: Console) -> None:
 
 
 def _schedule(pretrains: list[PretrainJob], trains: list[TrainJob], workers: int,
-              console: Console) -> dict[str, str]:
+              console: Console, on_tick: Callable[[], None]) -> dict[str, str]:
     """Run the unfinished jobs; a training run starts once its prior exists. Returns failures by job.
 
     At most `workers` jobs are in flight; the next one is the most urgent ready job: pretraining,
@@ -251,6 +273,7 @@ def _schedule(pretrains: list[PretrainJob], trains: list[TrainJob], workers: int
                 job = ready.pop(0)
                 futures[pool.submit(_run_job, job, updates)] = job
             finished, _ = wait(futures, timeout=0.5, return_when=FIRST_COMPLETED)
+            on_tick()
             while not updates.empty():
                 key, done, total = updates.get()
                 if key not in bars:
@@ -336,10 +359,3 @@ def _throttled(call: Callable[[int], None], every_s: float = 0.5) -> Callable[[i
             call(step)
 
     return throttled
-
-
-def _read_json(path: Path) -> dict[str, Any]:
-    try:
-        return json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError, UnicodeDecodeError):
-        return {}
