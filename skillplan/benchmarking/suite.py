@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import json
 import multiprocessing as mp
+import os
+import queue
 import sys
 import time
 from collections.abc import Callable
@@ -261,9 +263,9 @@ def _schedule(pretrains: list[PretrainJob], trains: list[TrainJob], workers: int
     blocked = [t for ts in waiting.values() for t in ts]
     ready: list[PretrainJob | TrainJob] = [*todo_pre, *(t for t in todo_train if t not in blocked)]
     context = mp.get_context("spawn")
-    with context.Manager() as manager, progress_bar(console) as progress, \
-            ProcessPoolExecutor(workers, mp_context=context) as pool:
-        updates = manager.Queue()
+    updates = context.Queue()  # handed to the workers at their start, as multiprocessing requires
+    with progress_bar(console) as progress, ProcessPoolExecutor(
+            workers, mp_context=context, initializer=_start_worker, initargs=(updates,)) as pool:
         overall = progress.add_task("suite", total=len(todo_pre) + len(todo_train))
         bars: dict[str, int] = {}
         futures: dict[Future, PretrainJob | TrainJob] = {}
@@ -271,11 +273,10 @@ def _schedule(pretrains: list[PretrainJob], trains: list[TrainJob], workers: int
             while ready and len(futures) < workers:
                 ready.sort(key=_urgency)
                 job = ready.pop(0)
-                futures[pool.submit(_run_job, job, updates)] = job
+                futures[pool.submit(_run_job, job)] = job
             finished, _ = wait(futures, timeout=0.5, return_when=FIRST_COMPLETED)
             on_tick()
-            while not updates.empty():
-                key, done, total = updates.get()
+            for key, done, total in _drain(updates):
                 if key not in bars:
                     bars[key] = progress.add_task(key, total=total)
                 progress.update(bars[key], completed=done)
@@ -307,13 +308,42 @@ def _urgency(job: PretrainJob | TrainJob) -> tuple[int, int, int]:
     return (1, job.seed, _COST_RANK.get(job.method, len(_COST_RANK)))
 
 
-def _run_job(job: PretrainJob | TrainJob, updates: Any) -> None:
-    """Worker entry point: one job, on one torch thread, reporting progress at most twice a second."""
+def _drain(updates: Any) -> list[tuple[str, int, int]]:
+    """Every progress report waiting in the queue, without blocking."""
+    reports = []
+    while True:
+        try:
+            reports.append(updates.get_nowait())
+        except queue.Empty:
+            return reports
+
+
+_progress: Any = None  # in a worker: the queue its progress reports go to
+
+
+def _start_worker(updates: Any) -> None:
+    global _progress
+    _progress = updates
+
+
+def _run_job(job: PretrainJob | TrainJob) -> None:
+    """Worker entry point: one job, on one torch thread, reporting progress at most twice a second.
+
+    A worker whose suite process has gone (killed rather than interrupted) stops at its next report
+    instead of training on unseen; its run resumes from its last checkpoint next time.
+    """
     import torch
 
     torch.set_num_threads(1)
     total = job.config["pretrain"]["steps"] if isinstance(job, PretrainJob) else job.steps
-    report = _throttled(lambda step: updates.put((job.key, step, total)))
+    suite_pid = os.getppid()
+
+    def put(step: int) -> None:
+        if os.getppid() != suite_pid:
+            os._exit(1)  # every checkpoint is written atomically: nothing is left half-written
+        _progress.put((job.key, step, total))
+
+    report = _throttled(put)
     if isinstance(job, PretrainJob):
         _pretrain(job, report)
     else:
