@@ -43,11 +43,15 @@ def training_steps_per_s(agent_name: str, prior: str, steps: int) -> float:
     """Env steps/s between the end of the warm-up and the last step (the final evaluation excluded)."""
     env = make_agent_env(agent_name, ENV, prior)
     cls = AGENTS[agent_name]
-    config = cls.config_class(learning_starts=WARMUP, eval_every=10**9, eval_episodes=1, threads=1)
+    settings = {"learning_starts": WARMUP, "eval_every": 10**9, "eval_episodes": 1, "threads": 1}
+    if agent_name == "cem":  # plan at the full horizon from the start, as after the ramp
+        settings["planner"] = {"horizon_ramp_steps": 0}
     marks: list[tuple[int, float]] = []
-    cls(env, config).learn(WARMUP + steps, show_progress=False,
-                           on_step=lambda n: marks.append((n, time.perf_counter())))
+    cls(env, cls.config_class.model_validate(settings)).learn(
+        WARMUP + steps, show_progress=False, on_step=lambda n: marks.append((n, time.perf_counter())))
     timed = [(n, t) for n, t in marks if n >= WARMUP][:-1]  # the last mark includes the evaluation
+    if len(timed) < 2 or timed[-1][0] == timed[0][0]:
+        raise SystemExit(f"--steps {steps} is too few to time {agent_name}; use a few hundred or more")
     (n0, t0), (n1, t1) = timed[0], timed[-1]
     return (n1 - n0) / (t1 - t0)
 

@@ -74,7 +74,7 @@ def throughput(
 @benchmark_app.command("sample-efficiency")
 def sample_efficiency(
     quick: bool = typer.Option(False, "--quick", help="A small suite for a first run: the maze, every "
-                               "method, 2 seeds, 20k steps (≤ 10 min on 2 cores)."),
+                               "method, 2 seeds, 10k steps (≤ 10 min on 2 cores)."),
     envs: list[str] = typer.Option(None, "--env", help="Env(s), repeatable (default SkillKitchen-v0)."),
     agents: list[str] = typer.Option(None, "--agents", help="Method(s): sac, spirl, serla, skimo, "
                                      "skillplan; repeat the option. Default: all five."),
@@ -84,7 +84,8 @@ def sample_efficiency(
                                        "(default: each preset's own)."),
     eval_every: int = typer.Option(None, "--eval-every", help="Env steps between evaluations."),
     eval_episodes: int = typer.Option(None, "--eval-episodes", help="Episodes per evaluation."),
-    workers: int = typer.Option(2, "--workers", "-w", help="Runs in parallel (processes, 1 thread each)."),
+    workers: int = typer.Option(2, "--workers", "-w", min=1, help="Runs in parallel (processes, 1 thread "
+                                "each)."),
     out: Path = typer.Option(None, "--out", help="Suite dir (default: runs/benchmark[-quick]). Rerunning "
                              "the same command there resumes it."),
 ) -> None:

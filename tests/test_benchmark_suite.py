@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import json
 import shutil
@@ -12,7 +13,7 @@ import pytest
 from rich.console import Console
 
 from skillplan.benchmarking.report import EVALUATIONS, SUMMARY_JSON, SUMMARY_MD, interval, value_at
-from skillplan.benchmarking.suite import DONE_FILE, SUITE_FILE, SuiteConfig, plan, run_suite
+from skillplan.benchmarking.suite import DONE_FILE, SUITE_FILE, SuiteConfig, _train, plan, run_suite
 from skillplan.envs.generate import generate_dataset
 from skillplan.errors import ConfigError, SkillplanError
 
@@ -129,7 +130,10 @@ def test_interrupted_and_corrupt_runs_resume_or_are_named(finished_suite, tmp_pa
     out = tmp_path / "copy"
     shutil.copytree(finished, out)
     interrupted = out / "runs" / ENV / "spirl" / "seed1"
-    (interrupted / DONE_FILE).unlink()  # stopped after its last checkpoint, before it was marked done
+    shutil.rmtree(interrupted)  # replaced by a run stopped at its checkpoint of 160 env steps
+    job = next(j for j in plan(config, out)[1] if j.out == interrupted)
+    _train(dataclasses.replace(job, steps=160), report=lambda step: None)
+    assert [int(r["step"]) for r in read_rows(interrupted / "metrics.csv") if r["eval/success"]][-1] < 240
     corrupt = out / "runs" / ENV / "sac" / "seed0"
     (corrupt / DONE_FILE).unlink()
     (corrupt / "agent" / "state.safetensors").write_bytes(b"not a safetensors file")
@@ -139,6 +143,8 @@ def test_interrupted_and_corrupt_runs_resume_or_are_named(finished_suite, tmp_pa
     assert "1 job(s)" in message and "sac SkillPointMaze-v0 seed 0" in message and "corrupt" in message
     assert str(corrupt) in message  # says which directory to delete
     assert (interrupted / DONE_FILE).is_file()  # the interrupted run was resumed and finished
+    evals = [int(r["step"]) for r in read_rows(interrupted / "metrics.csv") if r["eval/success"]]
+    assert len(evals) == 3 and evals[0] < 160 <= evals[1] < 240 <= evals[2]  # kept, then continued
     assert (out / SUMMARY_MD).is_file()  # the report still covers the runs that finished
 
 
@@ -177,3 +183,40 @@ def test_a_prior_pretrained_with_other_settings_is_not_reused(finished_suite, tm
     saved.write_text(saved.read_text().replace("beta: 0.0005", "beta: 0.001"))
     with pytest.raises(ConfigError, match=r"pretrain\.beta"):
         run_suite(config, out, workers=1, console=Console(file=io.StringIO()))
+
+
+def test_runs_on_a_prior_pretrained_again_are_refused(finished_suite, tmp_path, monkeypatch):
+    config, finished, minari_root = finished_suite
+    monkeypatch.setenv("MINARI_DATASETS_PATH", minari_root)
+    out = tmp_path / "copy"
+    shutil.copytree(finished, out)
+    weights = out / "pretrain" / "pointmaze-scripted-spirl" / "prior" / "weights.safetensors"
+    weights.write_bytes(weights.read_bytes() + b" ")  # stands in for a prior trained anew
+    with pytest.raises(ConfigError, match="earlier version of the prior"):
+        run_suite(config, out, workers=1, console=Console(file=io.StringIO()))
+
+
+def test_a_failed_pretraining_names_the_runs_it_held_back(tmp_path):
+    generate_dataset("pointmaze-scripted", episodes={"general": 12}, kinds=("general",), workers=1)
+    # a plain Minari id has no expert data, which the skillplan preset's PU terms need
+    config = tiny_suite(methods=["skillplan"], seeds=1,
+                        datasets={ENV: "skillplan/pointmaze-scripted/general-v0"})
+    with pytest.raises(SkillplanError) as error:
+        run_suite(config, tmp_path / "out", workers=1, console=Console(file=io.StringIO()))
+    message = str(error.value)
+    assert "2 job(s)" in message and "--no-pu" in message
+    assert "skillplan SkillPointMaze-v0 seed 0: its prior (pretrain" in message
+
+
+@pytest.mark.parametrize(("changes", "problem"), [
+    ({"methods": ["sac", "sac"]}, "sac given more than once"),
+    ({"budgets": [0, 240]}, "outside 1..steps"),
+])
+def test_bad_suite_options_are_refused(changes, problem):
+    with pytest.raises(ValueError, match=problem):
+        tiny_suite(**changes)
+
+
+def test_a_misspelt_agent_setting_is_refused_before_any_work(tmp_path):
+    with pytest.raises(ConfigError, match="learning_start don't exist"):
+        plan(tiny_suite(agent_overrides={"learning_start": 10}), tmp_path)

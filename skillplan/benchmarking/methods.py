@@ -10,24 +10,31 @@ from skillplan.errors import ConfigError
 
 @dataclass(frozen=True)
 class Method:
-    """`agent` trained on the prior pretrained with `preset` (None: flat, no pretraining)."""
+    """`agent` trained on the prior pretrained with `preset` (None: flat, no pretraining).
+
+    `cost` ranks the methods by wall time per env step on 2 cores (0: slowest), so a suite can start
+    the slow runs first and let the fast ones fill the gaps.
+    """
 
     name: str
     agent: str
     preset: str | None
     paper: str
+    cost: int
     settings: tuple[tuple[str, Any], ...] = ()  # agent settings the method implies
 
 
 METHODS: dict[str, Method] = {
     m.name: m
     for m in (
-        Method("sac", "sac", None, "flat SAC on low-level actions (Haarnoja et al., 2018)"),
-        Method("spirl", "ssac", "spirl", "SPiRL: SSAC on a VAE + prior (Pertsch et al., 2020)"),
-        Method("serla", "ssac", "serla", "SeRLA: SSAC on PU-aligned skills, SDE on replayed skills",
+        Method("sac", "sac", None, "flat SAC on low-level actions (Haarnoja et al., 2018)", cost=2),
+        Method("spirl", "ssac", "spirl", "SPiRL: SSAC on a skill VAE + prior (Pertsch et al., 2020)", cost=4),
+        Method("serla", "ssac", "serla", "SeRLA: SSAC on PU-aligned skills, SDE on replayed skills", cost=3,
                settings=(("sde_eta", 0.1),)),
-        Method("skimo", "cem", "skimo", "SkiMo: CEM in a joint skill dynamics model (Shi et al., 2022)"),
-        Method("skillplan", "cem", "skillplan", "skillplan: CEM + skill dynamics + PU + SDE"),
+        Method("skimo", "cem", "skimo", "SkiMo: CEM in a jointly trained skill dynamics model "
+               "(Shi et al., 2022)", cost=0),
+        Method("skillplan", "cem", "skillplan", "skillplan: CEM as SkiMo, on skills aligned by PU + SDE",
+               cost=1),
     )
 }
 

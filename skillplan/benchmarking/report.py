@@ -2,7 +2,8 @@
 
 Statistics across seeds are scipy's: `scipy.stats.bootstrap` (percentile, 95%) for the confidence
 intervals of the mean and of the IQM, `scipy.stats.trim_mean(·, 0.25)` for the interquartile mean.
-With few seeds the IQM trims nothing (3 seeds: it is the mean) and the intervals are wide: they say so.
+With few seeds both are weak: the IQM trims nothing below 4 seeds (it is the mean), and a percentile
+interval over 2 seeds is just [min, max]; the markdown summary says so next to the tables.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from rich.table import Table
 from scipy import stats
 
 from skillplan.benchmarking.methods import METHODS
+from skillplan.benchmarking.suite import SUITE_FILE, TIMING_FILE, SuiteConfig, load_suite_config
 from skillplan.io import atomic_write_text, read_json
 
 EVALUATIONS, SUMMARY_MD, SUMMARY_JSON = "evaluations.csv", "summary.md", "summary.json"
@@ -26,21 +28,24 @@ FIELDS = ("env", "method", "agent", "preset", "seed", "env_steps", "return", "su
 CONFIDENCE, RESAMPLES = 0.95, 2_000
 
 
-def collect(out: Path) -> list[dict[str, Any]]:
-    """Every evaluation point of every run under `out/runs`, finished or not, as rows of `FIELDS`."""
+def collect(out: Path, config: SuiteConfig) -> list[dict[str, Any]]:
+    """Every evaluation point of the suite's runs (env × method × seed), finished or not, as `FIELDS` rows."""
     rows = []
     for metrics in sorted(Path(out).glob("runs/*/*/seed*/metrics.csv")):
         seed_dir, method_dir, env_dir = metrics.parent, metrics.parent.parent, metrics.parent.parent.parent
-        method = METHODS.get(method_dir.name)
+        seed = seed_dir.name.removeprefix("seed")
+        if (env_dir.name not in config.envs or method_dir.name not in config.methods
+                or not seed.isdigit() or int(seed) >= config.seeds):
+            continue  # not one of this suite's runs (a renamed copy, a leftover of another config)
+        method = METHODS[method_dir.name]
         with metrics.open() as f:
             for row in csv.DictReader(f):
                 if not row.get("eval/return"):
                     continue
                 rows.append({
                     "env": env_dir.name, "method": method_dir.name,
-                    "agent": method.agent if method else "",
-                    "preset": (method.preset or "") if method else "",
-                    "seed": int(seed_dir.name.removeprefix("seed")), "env_steps": int(float(row["step"])),
+                    "agent": method.agent, "preset": method.preset or "",
+                    "seed": int(seed), "env_steps": int(float(row["step"])),
                     **{k: float(row[f"eval/{k}"]) for k in ("return", "subtasks", "success")
                        if row.get(f"eval/{k}")},
                 })
@@ -103,11 +108,9 @@ def summarise(rows: list[dict[str, Any]], budgets: list[int]) -> dict[str, Any]:
 
 def write_report(out: Path, console: Console | None = None) -> dict[str, Any]:
     """Write evaluations.csv, summary.md/json and one PNG per env into `out`; print the tables."""
-    from skillplan.benchmarking.suite import load_suite_config
-
     out = Path(out)
     config = load_suite_config(out)
-    rows = collect(out)
+    rows = collect(out, config)
     budgets = config.table_budgets()
     summary = summarise(rows, budgets)
     buffer = io.StringIO()
@@ -115,8 +118,8 @@ def write_report(out: Path, console: Console | None = None) -> dict[str, Any]:
     writer.writeheader()
     writer.writerows(rows)
     atomic_write_text(out / EVALUATIONS, buffer.getvalue())
-    record = read_json(out / "suite.json")
-    record["sessions"] = read_json(out / "timing.json").get("sessions", [])
+    record = read_json(out / SUITE_FILE)
+    record["sessions"] = read_json(out / TIMING_FILE).get("sessions", [])
     atomic_write_text(out / SUMMARY_JSON, json.dumps({"budgets": budgets, "envs": summary}, indent=2))
     atomic_write_text(out / SUMMARY_MD, markdown(summary, budgets, record))
     for env in summary:
@@ -141,7 +144,10 @@ def markdown(summary: dict[str, Any], budgets: list[int], record: dict[str, Any]
         f"- wall time: {_duration(sum(s['seconds'] for s in record['sessions']))} over "
         f"{len(record['sessions'])} invocation(s)",
         f"- cells: mean [95% bootstrap CI] · IQM over seeds (n = seeds that reached the budget); "
-        f"{RESAMPLES} percentile resamples (scipy.stats.bootstrap)",
+        f"{RESAMPLES} percentile resamples (scipy.stats.bootstrap). With n < 5 read the interval as the "
+        "spread of the seeds (n = 2: [min, max]), and the IQM as the mean (nothing is trimmed below 4)",
+        "",
+        "Methods: " + "; ".join(f"`{m.name}`: {m.paper}" for m in METHODS.values()) + ".",
         "",
     ]
     for env, entry in summary.items():
@@ -161,7 +167,7 @@ def plot(rows: list[dict[str, Any]], env: str, metric: str, eval_every: int, ste
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    grid = list(range(eval_every, steps + 1, eval_every)) or [steps]
+    grid = sorted({*range(eval_every, steps + 1, eval_every), steps})
     fig, ax = plt.subplots(figsize=(7, 4.5))
     for method in METHODS:
         seeds = _by_seed([r for r in rows if r["env"] == env and r["method"] == method])

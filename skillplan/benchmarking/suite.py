@@ -14,19 +14,22 @@ Pretraining is seeded once (seed 0) per preset; the seeds vary the downstream ag
 
 from __future__ import annotations
 
+import hashlib
 import json
 import multiprocessing as mp
 import os
 import queue
 import sys
 import time
+import traceback
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from rich.console import Console
 
 from skillplan.benchmarking.methods import ENV_DATASETS, METHODS, check_names
@@ -34,7 +37,7 @@ from skillplan.errors import ConfigError, SkillplanError
 from skillplan.io import atomic_write_text, read_json
 from skillplan.progress import progress_bar
 
-SUITE_FILE, DONE_FILE, TIMING_FILE = "suite.json", "done.json", "timing.json"
+SUITE_FILE, DONE_FILE, TIMING_FILE, PRIOR_FILE = "suite.json", "done.json", "timing.json", "prior.json"
 
 
 class SuiteConfig(BaseModel):
@@ -58,13 +61,30 @@ class SuiteConfig(BaseModel):
     agent_overrides: dict[str, Any] = Field(default_factory=dict, description="settings applied to "
                                             "every agent (e.g. learning_starts)")
 
+    @field_validator("envs", "methods")
+    @classmethod
+    def _no_repeats(cls, names: list[str]) -> list[str]:
+        repeated = sorted({n for n in names if names.count(n) > 1})
+        if repeated:
+            raise ValueError(f"{', '.join(repeated)} given more than once")
+        return names
+
+    @model_validator(mode="after")
+    def _budgets_within_runs(self) -> SuiteConfig:
+        outside = [b for b in self.budgets or [] if not 1 <= b <= self.steps]
+        if outside:
+            raise ValueError(f"budgets {outside} lie outside 1..steps ({self.steps})")
+        return self
+
     def table_budgets(self) -> list[int]:
+        """The env-step budgets the summary tables report."""
         if self.budgets:
             return sorted(set(self.budgets))
         on_grid = {max(1, round(self.steps * f / self.eval_every)) * self.eval_every for f in (0.2, 0.4)}
         return sorted({*(b for b in on_grid if b < self.steps), self.steps})
 
     def dataset(self, env: str) -> str:
+        """The offline data the priors for `env` are pretrained on."""
         return self.datasets.get(env, ENV_DATASETS[env])
 
 
@@ -109,7 +129,8 @@ class PretrainJob:
 
     def done(self) -> bool:
         summary = self.out / "summary.json"
-        return summary.is_file() and read_json(summary).get("step", 0) >= self.config["pretrain"]["steps"]
+        return ((self.out / "prior").is_dir() and summary.is_file()
+                and read_json(summary).get("step", 0) >= self.config["pretrain"]["steps"])
 
 
 @dataclass(frozen=True)
@@ -127,7 +148,22 @@ class TrainJob:
         return f"{self.method} {self.env} seed {self.seed}"
 
     def done(self) -> bool:
-        return (self.out / DONE_FILE).is_file()
+        return read_json(self.out / DONE_FILE).get("env_steps", 0) >= self.steps
+
+    def check_prior(self) -> None:
+        """Refuse a run begun on another prior than the one its preset's directory holds now."""
+        trained_on = read_json(self.out / PRIOR_FILE).get("fingerprint")
+        if self.prior is None or trained_on is None or not (self.prior / "weights.safetensors").is_file():
+            return
+        if trained_on != prior_fingerprint(self.prior):
+            raise ConfigError(f"The run in '{self.out}' was trained on an earlier version of the prior "
+                              f"'{self.prior}' (it was pretrained again since). Delete '{self.out}' to "
+                              "train it anew on the current prior.")
+
+
+def prior_fingerprint(prior: Path) -> str:
+    """SHA-256 of a prior's weights: which pretrained model a run was trained on."""
+    return hashlib.sha256((Path(prior) / "weights.safetensors").read_bytes()).hexdigest()
 
 
 def plan(config: SuiteConfig, out: Path) -> tuple[list[PretrainJob], list[TrainJob]]:
@@ -135,6 +171,7 @@ def plan(config: SuiteConfig, out: Path) -> tuple[list[PretrainJob], list[TrainJ
     from skillplan.config import resolve_config
 
     check_names(config.methods, config.envs)
+    _check_agent_overrides(config)
     pretrains: dict[tuple[str, str], PretrainJob] = {}
     trains = []
     for env in config.envs:
@@ -162,6 +199,17 @@ def plan(config: SuiteConfig, out: Path) -> tuple[list[PretrainJob], list[TrainJ
                 trains.append(TrainJob(env, name, seed, config.steps, settings, prior,
                                        out / "runs" / env / name / f"seed{seed}"))
     return list(pretrains.values()), trains
+
+
+def _check_agent_overrides(config: SuiteConfig) -> None:
+    from skillplan.agents import agent_class
+
+    for name in config.methods:
+        fields = agent_class(METHODS[name].agent).config_class.model_fields
+        unknown = [k for k in config.agent_overrides if k not in fields]
+        if unknown:
+            raise ConfigError(f"Agent setting(s) {', '.join(unknown)} don't exist for {name} "
+                              f"({METHODS[name].agent}). Its settings: {', '.join(fields)}.")
 
 
 def run_suite(config: SuiteConfig, out: Path, *, workers: int = 2, console: Console | None = None) -> None:
@@ -220,6 +268,8 @@ def _claim(out: Path, config: SuiteConfig) -> None:
     """Write suite.json, or check that an existing one describes the same suite (then it resumes)."""
     from skillplan.provenance import provenance
 
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"--out '{out}' is a file; a suite needs a directory.")
     if (out / SUITE_FILE).exists():
         saved = load_suite_config(out)
         if saved != config:
@@ -251,6 +301,8 @@ def _schedule(pretrains: list[PretrainJob], trains: list[TrainJob], workers: int
     """
     for job in pretrains:
         job.check_unchanged()
+    for job in trains:
+        job.check_prior()
     todo_pre = [j for j in pretrains if not j.done()]
     todo_train = [j for j in trains if not j.done()]
     failures: dict[str, str] = {}
@@ -260,8 +312,8 @@ def _schedule(pretrains: list[PretrainJob], trains: list[TrainJob], workers: int
     console.print(f"{len(pretrains) - len(todo_pre)}/{len(pretrains)} pretraining and "
                   f"{len(trains) - len(todo_train)}/{len(trains)} training runs already done")
     waiting = {j.out: [t for t in todo_train if t.prior == j.out / "prior"] for j in todo_pre}
-    blocked = [t for ts in waiting.values() for t in ts]
-    ready: list[PretrainJob | TrainJob] = [*todo_pre, *(t for t in todo_train if t not in blocked)]
+    blocked = {t.out for ts in waiting.values() for t in ts}
+    ready: list[PretrainJob | TrainJob] = [*todo_pre, *(t for t in todo_train if t.out not in blocked)]
     context = mp.get_context("spawn")
     updates = context.Queue()  # handed to the workers at their start, as multiprocessing requires
     with progress_bar(console) as progress, ProcessPoolExecutor(
@@ -276,10 +328,12 @@ def _schedule(pretrains: list[PretrainJob], trains: list[TrainJob], workers: int
                 futures[pool.submit(_run_job, job)] = job
             finished, _ = wait(futures, timeout=0.5, return_when=FIRST_COMPLETED)
             on_tick()
+            running = {job.key for job in futures.values()}
             for key, done, total in _drain(updates):
-                if key not in bars:
-                    bars[key] = progress.add_task(key, total=total)
-                progress.update(bars[key], completed=done)
+                if key in running:  # a report can arrive after its job has been collected
+                    if key not in bars:
+                        bars[key] = progress.add_task(key, total=total)
+                    progress.update(bars[key], completed=done)
             for future in finished:
                 job = futures.pop(future)
                 progress.advance(overall)
@@ -290,6 +344,11 @@ def _schedule(pretrains: list[PretrainJob], trains: list[TrainJob], workers: int
                 if error is None:
                     ready += followers
                     continue
+                if isinstance(error, BrokenProcessPool):  # a worker died (out of memory, a crash)
+                    lost = [job, *futures.values(), *ready, *followers,
+                            *(t for ts in waiting.values() for t in ts)]
+                    failures |= {j.key: "not finished: a worker process died (out of memory?)" for j in lost}
+                    return failures
                 failures[job.key] = str(error) or type(error).__name__
                 for follower in followers:
                     failures[follower.key] = f"its prior ({job.key}) failed"
@@ -297,15 +356,10 @@ def _schedule(pretrains: list[PretrainJob], trains: list[TrainJob], workers: int
     return failures
 
 
-# Slowest first, as measured per env step on 2 cores: CEM planning, then flat SAC (an update per
-# low-level step), then SSAC (an update per skill).
-_COST_RANK = {"skimo": 0, "skillplan": 1, "sac": 2, "serla": 3, "spirl": 4}
-
-
 def _urgency(job: PretrainJob | TrainJob) -> tuple[int, int, int]:
     if isinstance(job, PretrainJob):
         return (0, 0, 0)
-    return (1, job.seed, _COST_RANK.get(job.method, len(_COST_RANK)))
+    return (1, job.seed, METHODS[job.method].cost)
 
 
 def _drain(updates: Any) -> list[tuple[str, int, int]]:
@@ -344,10 +398,17 @@ def _run_job(job: PretrainJob | TrainJob) -> None:
         _progress.put((job.key, step, total))
 
     report = _throttled(put)
-    if isinstance(job, PretrainJob):
-        _pretrain(job, report)
-    else:
-        _train(job, report)
+    try:
+        if isinstance(job, PretrainJob):
+            _pretrain(job, report)
+        else:
+            _train(job, report)
+    except SkillplanError:
+        raise
+    except Exception as exc:  # a bug, not bad input: keep the traceback where the run lives
+        path = job.out / "error.txt"
+        atomic_write_text(path, traceback.format_exc())
+        raise SkillplanError(f"{type(exc).__name__}: {exc} (traceback in {path})") from None
 
 
 def _pretrain(job: PretrainJob, report: Callable[[int], None]) -> None:
@@ -369,14 +430,18 @@ def _train(job: TrainJob, report: Callable[[int], None]) -> None:
         settings = cls.config_class.model_validate(job.settings)
     except ValidationError as exc:
         raise ConfigError(f"agent settings don't fit {method.agent}: {exc}") from None
+    job.check_prior()
     env = make_agent_env(method.agent, job.env, str(job.prior) if job.prior else None)
     agent = cls(env, settings)
     resume = (job.out / AGENT_DIR).exists()
+    if job.prior is not None and not (job.out / PRIOR_FILE).is_file():
+        atomic_write_text(job.out / PRIOR_FILE, json.dumps({"prior": str(job.prior),
+                                                            "fingerprint": prior_fingerprint(job.prior)}))
     try:
         agent.learn(job.steps, job.out, resume=resume, show_progress=False, on_step=report)
     except SkillplanError as exc:
         raise type(exc)(f"{exc} (run directory {job.out}; delete it to restart this run alone)") from None
-    atomic_write_text(job.out / DONE_FILE, json.dumps({"env_steps": agent.env_steps}))
+    atomic_write_text(job.out / DONE_FILE, json.dumps({"env_steps": agent.env_steps, "steps": job.steps}))
 
 
 def _throttled(call: Callable[[int], None], every_s: float = 0.5) -> Callable[[int], None]:

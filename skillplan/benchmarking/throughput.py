@@ -18,13 +18,14 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from skillplan.benchmarking.methods import METHODS
 from skillplan.errors import CheckpointError, SkillplanError
 from skillplan.io import atomic_write_text
 from skillplan.provenance import SOURCE_ROOT, provenance
 
 BENCHMARKS = SOURCE_ROOT / "benchmarks"
 RESULTS = BENCHMARKS / "results"
-PRESETS = ("spirl", "serla", "skimo", "skillplan")
+PRESETS = tuple(m.preset for m in METHODS.values() if m.preset is not None)
 
 Row = tuple[str, str, str]  # figure, measured, target
 
