@@ -153,16 +153,20 @@ class CEM(Agent):
             td_target = reward + cfg.gamma * (1 - terminated) * model.critic_target(
                 next_h_online, next_z).min(0).values
         h = model.encode(obs[0])
-        consistency = reward_loss = value_loss = torch.zeros(())
-        latents = []
-        for k in range(cfg.sequence):
+        latents, predicted = [], []
+        for k in range(cfg.sequence):  # roll the latent model along the replayed skills
             latents.append(h)
-            weight = cfg.rho**k
-            q = model.critic(h, z[k])
-            reward_loss = reward_loss + weight * (model.reward(h, z[k]) - reward[k]).square().mean()
-            value_loss = value_loss + weight * (q - td_target[k]).square().mean()
             h = model.next_latent(h, z[k])
-            consistency = consistency + weight * (h - next_h_target[k]).square().mean()
+            predicted.append(h)
+        weights = cfg.rho ** torch.arange(cfg.sequence, dtype=torch.float32)  # ρ^k, per skill step
+        h_k = torch.stack(latents)  # (sequence, batch, latent): the heads see every step in one call
+
+        def per_step(error: torch.Tensor) -> torch.Tensor:
+            return (weights * error.square().flatten(1).mean(1)).sum()
+
+        consistency = per_step(torch.stack(predicted) - next_h_target)
+        reward_loss = per_step(model.reward(h_k, z) - reward)
+        value_loss = per_step((model.critic(h_k, z) - td_target).transpose(0, 1))  # (step, head, batch)
         world_loss = (cfg.consistency_coef * consistency + cfg.reward_coef * reward_loss
                       + cfg.value_coef * value_loss) / cfg.sequence
         self.model_opt.zero_grad(set_to_none=True)
@@ -180,7 +184,9 @@ class CEM(Agent):
             prior = torch.distributions.Normal(prior.mean, prior.stddev.clamp_min(cfg.prior_min_std))
         kl = gaussian_kl(mean, std, prior).clamp(max=cfg.max_divergence)
         alpha = self.log_alpha.exp().detach()
+        model.critic.requires_grad_(False)  # the actor step needs dQ/dz, not the critic's weight grads
         actor_loss = (alpha * kl - model.q_value(h, policy_z)).mean()
+        model.critic.requires_grad_(True)
         self.actor_opt.zero_grad(set_to_none=True)
         actor_loss.backward()
         self.actor_opt.step()

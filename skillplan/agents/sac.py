@@ -91,7 +91,9 @@ class SoftActorCritic(nn.Module):
 
         action, log_prob = self.actor(batch.obs)
         divergence = self.divergence(batch.obs, action, log_prob)
+        self.critic.requires_grad_(False)  # the actor step needs dQ/da, not the critic's weight grads
         q_pi = self.critic(batch.obs, action).min(0).values
+        self.critic.requires_grad_(True)
         actor_loss = (alpha * divergence - q_pi).mean()
         self.actor_opt.zero_grad(set_to_none=True)
         actor_loss.backward()
@@ -107,8 +109,8 @@ class SoftActorCritic(nn.Module):
             self.alpha_opt.step()
 
         with torch.no_grad():
-            for p, p_target in zip(self.critic.parameters(), self.critic_target.parameters(), strict=True):
-                p_target.lerp_(p, cfg.tau)
+            targets, online = list(self.critic_target.parameters()), list(self.critic.parameters())
+            torch._foreach_lerp_(targets, online, cfg.tau)
         return metrics
 
 
