@@ -30,9 +30,9 @@ def commit() -> str:
     try:
         head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=SOURCE_ROOT, capture_output=True,
                               text=True, check=True).stdout.strip()
-        # Results being written (benchmarks/results/) don't make the code that measures them dirty.
+        # Results being written (benchmarks/results/) and documentation don't change what measures.
         dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", ".",
-                                ":!benchmarks/results"], cwd=SOURCE_ROOT,
+                                ":!benchmarks/results", ":!*.md"], cwd=SOURCE_ROOT,
                                capture_output=True, text=True, check=True).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
