@@ -3,7 +3,8 @@
 Target (issue 5): the skill wrapper costs ≤ 5% over raw env stepping. The raw env replays exactly
 the actions the skill env's decoder produced (MuJoCo's cost depends on the actions: saturated ones
 hit joint limits and take longer), so the difference is the wrapper's own work. The prior has the
-default `skillplan` architecture with random weights.
+default `skillplan` architecture with random weights. Both are timed in CPU time of this process
+(`time.process_time`, one thread), so time the host gives to other processes doesn't count.
 """
 
 from __future__ import annotations
@@ -73,25 +74,25 @@ def decoded_actions(prior: Path, steps: int, seed: int) -> list[np.ndarray]:
 def time_raw(actions: list[np.ndarray], seed: int) -> float:
     env = make_kitchen_task(max_episode_steps=10**9)
     env.reset(seed=seed)
-    start = time.perf_counter()
+    start = time.process_time()
     for action in actions:
         env.step(action)
-    return time.perf_counter() - start
+    return time.process_time() - start
 
 
 def time_skill(prior: Path, steps: int, seed: int) -> float:
     env = gym.make("SkillKitchen-v0", prior=str(prior), low_level_steps=10**9)
     env.reset(seed=seed)
-    start = time.perf_counter()
+    start = time.process_time()
     for z in skills(steps, seed):
         env.step(z)
-    return time.perf_counter() - start
+    return time.process_time() - start
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--steps", type=int, default=2_000, help="low-level steps per timing")
-    parser.add_argument("--repeats", type=int, default=5, help="interleaved raw/skill timing pairs")
+    parser.add_argument("--repeats", type=int, default=9, help="interleaved raw/skill timing pairs")
     parser.add_argument("--out", type=Path, default=RESULTS / "skill_env_overhead.json")
     args = parser.parse_args()
     torch.set_num_threads(1)
