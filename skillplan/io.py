@@ -60,3 +60,15 @@ def read_json(path: Path) -> dict[str, Any]:
     except (OSError, json.JSONDecodeError, UnicodeDecodeError):
         return {}
     return loaded if isinstance(loaded, dict) else {}
+
+
+def save_figure(fig: Any, path: Path) -> None:
+    """Lay out a matplotlib figure and write it as a PNG, atomically; the figure is closed after."""
+    import matplotlib.pyplot as plt
+
+    path = Path(path)
+    fig.tight_layout()
+    tmp = path.with_name(f".{path.name}.tmp.png")
+    fig.savefig(tmp, dpi=110)
+    plt.close(fig)
+    tmp.replace(path)

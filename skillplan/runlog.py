@@ -6,7 +6,7 @@ import csv
 import io
 from pathlib import Path
 
-from skillplan.io import atomic_write_text
+from skillplan.io import atomic_write_text, save_figure
 
 METRICS_FILE = "metrics.csv"
 
@@ -79,11 +79,7 @@ class RunLog:
             ax.set_xlabel("step")
             if names:
                 ax.legend(fontsize=7)
-        fig.tight_layout()
-        tmp = path.with_name(f".{path.name}.tmp.png")
-        fig.savefig(tmp, dpi=110)
-        plt.close(fig)
-        tmp.replace(path)
+        save_figure(fig, path)
 
 
 def _tensorboard_writer(log_dir: Path):

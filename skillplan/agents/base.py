@@ -24,7 +24,7 @@ from safetensors.torch import load_file, save_file
 
 import skillplan
 from skillplan.errors import CheckpointError, ConfigError, TrainingDivergedError
-from skillplan.io import atomic_directory
+from skillplan.io import atomic_directory, save_figure
 from skillplan.progress import progress_bar
 from skillplan.runlog import RunLog
 
@@ -303,8 +303,4 @@ def plot_learning_curve(log: RunLog, path: Path, title: str) -> None:
         ax.plot(*log.series(name), marker="o")
         ax.set_title(f"{title}: {name}")
         ax.set_xlabel("env steps")
-    fig.tight_layout()
-    tmp = path.with_name(f".{path.name}.tmp.png")
-    fig.savefig(tmp, dpi=110)
-    plt.close(fig)
-    tmp.replace(path)
+    save_figure(fig, path)

@@ -21,7 +21,7 @@ from scipy import stats
 
 from skillplan.benchmarking.methods import METHODS
 from skillplan.benchmarking.suite import SUITE_FILE, TIMING_FILE, SuiteConfig, load_suite_config
-from skillplan.io import atomic_write_text, read_json
+from skillplan.io import atomic_write_text, read_json, save_figure
 
 EVALUATIONS, SUMMARY_MD, SUMMARY_JSON = "evaluations.csv", "summary.md", "summary.json"
 FIELDS = ("env", "method", "agent", "preset", "seed", "env_steps", "return", "subtasks", "success")
@@ -189,11 +189,7 @@ def plot(rows: list[dict[str, Any]], env: str, metric: str, eval_every: int, ste
     ax.set_title(f"{env}: mean and 95% bootstrap CI over seeds")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
-    fig.tight_layout()
-    tmp = path.with_name(f".{path.name}.tmp.png")
-    fig.savefig(tmp, dpi=110)
-    plt.close(fig)
-    tmp.replace(path)
+    save_figure(fig, path)
 
 
 def _duration(seconds: float) -> str:
