@@ -365,11 +365,7 @@ def _resume(
             f"Nothing to resume: '{prior_dir}' does not exist. Drop --resume to start a new run there."
         )
     _, saved_config, saved_meta = read_checkpoint(prior_dir)
-    try:
-        saved = RunConfig.model_validate(saved_config)
-    except ValueError:
-        raise CheckpointError(f"'{prior_dir}/config.json' is not a valid skillplan config.") from None
-    differences = config_differences(saved, config, ignore=RESUMABLE_CHANGES)
+    differences = _config_changes(saved_config, config, prior_dir)
     if saved_meta.fingerprint != data.fingerprint:
         differences.append(f"dataset fingerprint: {saved_meta.fingerprint} -> {data.fingerprint}")
     if differences:
@@ -382,6 +378,20 @@ def _resume(
     model = SkillModel.load(prior_dir)
     model.config = config  # same training settings; may carry a longer --steps
     return model, read_training_state(prior_dir)
+
+
+def config_changes(prior_dir: Path, config: RunConfig) -> list[str]:
+    """How `config` differs from the one the checkpoint in `prior_dir` was trained with, leaving out
+    the settings a resumed run may change."""
+    return _config_changes(read_checkpoint(prior_dir)[1], config, prior_dir)
+
+
+def _config_changes(saved_config: dict, config: RunConfig, prior_dir: Path) -> list[str]:
+    try:
+        saved = RunConfig.model_validate(saved_config)
+    except ValueError:
+        raise CheckpointError(f"'{prior_dir}/config.json' is not a valid skillplan config.") from None
+    return config_differences(saved, config, ignore=RESUMABLE_CHANGES)
 
 
 def _kept(prior_dir: Path) -> str:

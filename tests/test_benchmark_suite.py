@@ -11,6 +11,7 @@ import shutil
 import numpy as np
 import pytest
 from rich.console import Console
+from safetensors.torch import load_file, save_file
 
 from skillplan.benchmarking.report import EVALUATIONS, SUMMARY_JSON, SUMMARY_MD, interval, value_at
 from skillplan.benchmarking.suite import DONE_FILE, SUITE_FILE, SuiteConfig, _train, plan, run_suite
@@ -179,8 +180,10 @@ def test_a_prior_pretrained_with_other_settings_is_not_reused(finished_suite, tm
     monkeypatch.setenv("MINARI_DATASETS_PATH", minari_root)
     out = tmp_path / "copy"
     shutil.copytree(finished, out)
-    saved = out / "pretrain" / "pointmaze-scripted-spirl" / "config.yaml"
-    saved.write_text(saved.read_text().replace("beta: 0.0005", "beta: 0.001"))
+    saved = out / "pretrain" / "pointmaze-scripted-spirl" / "prior" / "config.json"
+    config_json = json.loads(saved.read_text())
+    config_json["pretrain"]["beta"] = 0.001
+    saved.write_text(json.dumps(config_json))
     with pytest.raises(ConfigError, match=r"pretrain\.beta"):
         run_suite(config, out, workers=1, console=Console(file=io.StringIO()))
 
@@ -191,7 +194,10 @@ def test_runs_on_a_prior_pretrained_again_are_refused(finished_suite, tmp_path, 
     out = tmp_path / "copy"
     shutil.copytree(finished, out)
     weights = out / "pretrain" / "pointmaze-scripted-spirl" / "prior" / "weights.safetensors"
-    weights.write_bytes(weights.read_bytes() + b" ")  # stands in for a prior trained anew
+    tensors = load_file(str(weights))
+    name = next(iter(tensors))
+    tensors[name] = tensors[name] + 1.0  # stands in for a prior trained anew
+    save_file(tensors, str(weights))
     with pytest.raises(ConfigError, match="earlier version of the prior"):
         run_suite(config, out, workers=1, console=Console(file=io.StringIO()))
 

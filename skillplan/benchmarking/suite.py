@@ -14,6 +14,7 @@ Pretraining is seeded once (seed 0) per preset; the seeds vary the downstream ag
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import multiprocessing as mp
@@ -108,20 +109,12 @@ class PretrainJob:
 
     def check_unchanged(self) -> None:
         """Refuse to reuse a prior trained with other settings (e.g. a preset's defaults changed since)."""
-        import yaml
+        from skillplan.config import RunConfig
+        from skillplan.pretrain import config_changes
 
-        from skillplan.config import RunConfig, config_differences
-        from skillplan.pretrain import RESUMABLE_CHANGES
-
-        saved = self.out / "config.yaml"
-        if not saved.is_file():
+        if not (self.out / "prior").exists():
             return
-        try:
-            old = RunConfig.model_validate(yaml.safe_load(saved.read_text()))
-        except (yaml.YAMLError, ValidationError) as exc:
-            raise ConfigError(f"'{saved}' is corrupt ({exc}); delete {self.out} to pretrain it again."
-                              ) from None
-        differences = config_differences(old, RunConfig.model_validate(self.config), ignore=RESUMABLE_CHANGES)
+        differences = config_changes(self.out / "prior", RunConfig.model_validate(self.config))
         if differences:
             raise ConfigError(f"The prior in '{self.out}' was pretrained with other settings than this suite "
                               f"now resolves ({'; '.join(differences)}). Delete it to pretrain it again, or "
@@ -181,7 +174,7 @@ def plan(config: SuiteConfig, out: Path) -> tuple[list[PretrainJob], list[TrainJ
             prior = None
             if method.preset is not None:
                 if (dataset, method.preset) not in pretrains:
-                    overrides = json.loads(json.dumps(config.pretrain_overrides))  # a deep copy
+                    overrides = copy.deepcopy(config.pretrain_overrides)
                     overrides.setdefault("data", {})["dataset"] = dataset
                     section = overrides.setdefault("pretrain", {})
                     section["threads"] = 1
