@@ -15,7 +15,7 @@ from gymnasium.utils import RecordConstructorArgs
 from skillplan.data.flatten import ObservationLayout
 from skillplan.envs.tasks import KITCHEN_EVAL_STEPS, KITCHEN_TASK, make_kitchen_task, make_maze_task
 from skillplan.errors import CheckpointError
-from skillplan.models.skill_model import SkillModel
+from skillplan.models.skill_model import OBS_CLIP, SkillModel
 from skillplan.models.skill_vae import ClosedLoopDecoder
 
 # Skills live in [-Z_BOUND, Z_BOUND]^z_dim. With SPiRL's weak KL (β = 5e-4) the kitchen prior's
@@ -68,7 +68,7 @@ class SkillWrapper(gym.Wrapper, RecordConstructorArgs):
 
 
 class ClosedLoopNumpyDecoder:
-    """π(a | s, z) for one state, in NumPy, with normalisation folded into the first and last layers.
+    """π(a | s, z) for one state, in NumPy, with the action scaling folded into the last layer.
 
     Stepping one env at a time, torch's per-call overhead (~95 µs for the default decoder) is a
     noticeable share of a kitchen step (~1.5 ms); these three small matmuls take ~15 µs.
@@ -83,12 +83,7 @@ class ClosedLoopNumpyDecoder:
             raise CheckpointError("The decoder is not an ELU MLP; this skillplan version can't run it.")
         weights = [m.weight.detach().double().numpy().T for m in linears]
         biases = [m.bias.detach().double().numpy() for m in linears]
-        obs_dim = model.metadata.obs_dim
-        mean, std = (model.obs_mean.double().numpy(), model.obs_std.double().numpy())
-        # first layer on raw states: W·((s − μ)/σ) = (W/σ)·s − (W/σ)·μ
-        w_obs = weights[0][:obs_dim] / std[:, None]
-        biases[0] = biases[0] - mean @ w_obs
-        weights[0] = np.concatenate([w_obs, weights[0][obs_dim:]])
+        self.obs_mean, self.obs_std = model.obs_mean.numpy(), model.obs_std.numpy()
         self.weights = [w.astype(np.float32) for w in weights]
         self.biases = [b.astype(np.float32) for b in biases]
         self.scale = model.act_scale.numpy()
@@ -96,6 +91,7 @@ class ClosedLoopNumpyDecoder:
         self.clip = model.metadata.act_bounded
 
     def __call__(self, state: np.ndarray, z: np.ndarray) -> np.ndarray:
+        state = np.clip((state - self.obs_mean) / self.obs_std, -OBS_CLIP, OBS_CLIP)  # standardize_obs
         x = np.concatenate([state, z])
         for w, b in zip(self.weights[:-1], self.biases[:-1], strict=True):
             x = x @ w + b

@@ -29,7 +29,7 @@ from skillplan.data.sampler import SkillWindows, WindowSampler
 from skillplan.errors import CheckpointError, ConfigError, DatasetError, TrainingDivergedError
 from skillplan.io import atomic_write_text
 from skillplan.models.pu import nnpu_loss, nnpu_risk, reverse_gradient
-from skillplan.models.skill_model import SkillModel
+from skillplan.models.skill_model import OBS_CLIP, SkillModel
 from skillplan.progress import progress_bar
 from skillplan.runlog import RunLog
 from skillplan.validation import HeldOutWindows, validate
@@ -192,7 +192,7 @@ def normalize_episodes(episodes: Episodes, meta: SkillMetadata) -> Episodes:
         return ((x - np.asarray(center, np.float32)) / np.asarray(scale, np.float32)).astype(np.float32)
 
     return Episodes(
-        scaled(episodes.observations, meta.obs_mean, meta.obs_std),
+        np.clip(scaled(episodes.observations, meta.obs_mean, meta.obs_std), -OBS_CLIP, OBS_CLIP),
         scaled(episodes.actions, meta.act_center, meta.act_scale),
         episodes.lengths,
     )

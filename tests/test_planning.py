@@ -78,7 +78,8 @@ def test_horizon_ramps_from_one_to_horizon() -> None:
     assert CEMConfig(horizon=5, horizon_ramp_steps=0).planning_horizon(0) == 5
 
     model = GoalModel()
-    cem = CEMPlanner(model, 3, CEMConfig(horizon_ramp_steps=1000, iterations=2, policy_samples=0))
+    cem = CEMPlanner(model, 3, CEMConfig(horizon_ramp_steps=1000, iterations=2, policy_samples=0,
+                                               start_at_policy=False))
     cem.plan(H0, step=0)
     assert model.dynamics_calls == 2 * 1  # iterations × horizon: one skill deep at step 0
     cem.plan(H0, step=1000)
@@ -89,7 +90,8 @@ def test_warm_start_carries_the_plan_across_decisions() -> None:
     # Initial std 0.5 and 2 iterations cannot reach z* from a zero mean in one decision, but each
     # decision starts from the last plan shifted by one skill, so the search resumes where it stopped.
     def decide(warm: bool) -> float:
-        cem = planner(FixedTargetModel(), samples=64, elites=8, policy_samples=0, iterations=2, max_std=0.5)
+        cem = planner(FixedTargetModel(), samples=64, elites=8, policy_samples=0, start_at_policy=False,
+                      iterations=2, max_std=0.5)
         for _ in range(8):
             if not warm:
                 cem.reset()
@@ -104,11 +106,22 @@ def test_warm_start_carries_the_plan_across_decisions() -> None:
 def test_policy_proposals_compete_for_the_elites() -> None:
     # One iteration of 32 random samples lands far from the optimum; proposals from a policy that
     # points at it become the elites.
-    config = {"samples": 32, "elites": 8, "iterations": 1, "momentum": 0.0}
+    config = {"samples": 32, "elites": 8, "iterations": 1, "momentum": 0.0, "start_at_policy": False}
     without = planner(GoalModel(guide=True), policy_samples=0, **config).plan(H0, step=0, eval_mode=True)
     with_policy = planner(GoalModel(guide=True), policy_samples=25, **config).plan(H0, step=0, eval_mode=True)
     assert error(without) > 0.2
     assert error(with_policy) < 0.05
+
+
+def test_the_first_gaussian_starts_at_the_policy() -> None:
+    # Two proposals are too few of 16 near-equal elites to pull the mean; started at the policy, every
+    # one of the 64 samples lies near the optimum, started at N(0, 2²) few do.
+    config = {"samples": 64, "elites": 16, "policy_samples": 2, "iterations": 1, "momentum": 0.0,
+              "temperature": 0.01}  # elites weigh nearly alike
+    at_policy, at_zero = (planner(GoalModel(guide=True), start_at_policy=start, **config)
+                          .plan(H0, step=0, eval_mode=True) for start in (True, False))
+    assert error(at_policy) < 0.05
+    assert error(at_zero) > 0.2
 
 
 def test_seeded_generator_makes_plans_reproducible() -> None:
@@ -156,3 +169,5 @@ def test_config_rejects_more_elites_than_candidates() -> None:
         CEMConfig(samples=32, policy_samples=0, elites=64)
     with pytest.raises(ValidationError):
         CEMConfig(min_std=1.0, max_std=0.5)
+    with pytest.raises(ValidationError, match="policy_samples"):
+        CEMConfig(policy_samples=1)

@@ -223,6 +223,22 @@ def test_numpy_decoder_matches_the_torch_decoder(priors):
         np.testing.assert_allclose(fast(state, z), torch_action, rtol=1e-3, atol=2e-4)  # float32 rounding
 
 
+def test_states_far_off_the_data_are_clipped_alike_everywhere(priors):
+    # An object the data never moved sits at the std floor: knocking it reads as hundreds of σ.
+    from skillplan.envs.skill_env import ClosedLoopNumpyDecoder
+    from skillplan.models.skill_model import OBS_CLIP, SkillModel
+
+    model = SkillModel.load(priors["kitchen"])
+    direction = torch.arange(59) % 2 * 2.0 - 1  # ±1
+    far = model.obs_mean + 1000 * model.obs_std * direction
+    edge = model.obs_mean + OBS_CLIP * model.obs_std * direction
+    assert model.normalize_obs(far).abs().max() == pytest.approx(OBS_CLIP)
+    z = torch.ones(4)
+    torch.testing.assert_close(model.decode_action(far, z), model.decode_action(edge, z))
+    np.testing.assert_allclose(ClosedLoopNumpyDecoder(model)(far.numpy(), z.numpy()),
+                               model.decode_action(far, z).detach().numpy(), rtol=1e-3, atol=2e-4)
+
+
 def test_open_loop_prior_plays_its_action_sequence(priors):
     env = gym.make("SkillKitchen-v0", prior=priors["kitchen-open"])
     model = env.get_wrapper_attr("skill_model")

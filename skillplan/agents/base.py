@@ -37,6 +37,7 @@ class LoopConfig(BaseModel):
 
     learning_starts: int = 5_000
     updates_per_step: int = 1
+    update_every: int = 1  # agent steps between rounds of `updates_per_step` updates
     buffer_size: int = 1_000_000
     eval_every: int = 10_000
     eval_episodes: int = 10
@@ -136,6 +137,7 @@ class Agent(ABC):
         obs, _ = self.env.reset(seed=cfg.seed + self.env_steps)
         self.episode_start()
         episode_return, losses, started, last = 0.0, {}, time.perf_counter(), "—"
+        agent_steps = 0
         status = TextColumn("{task.fields[status]}")
         with progress_bar(console, status, disable=not show_progress) as progress:
             task = progress.add_task(f"train {self.name}", total=total_env_steps,
@@ -156,7 +158,8 @@ class Agent(ABC):
                     obs, _ = self.env.reset()
                     self.episode_start()
                     episode_return = 0.0
-                if self.env_steps >= cfg.learning_starts:
+                agent_steps += 1
+                if self.env_steps >= cfg.learning_starts and agent_steps % cfg.update_every == 0:
                     for _ in range(cfg.updates_per_step):
                         losses = self.update()
                     self._check_finite(losses, run_dir)
@@ -167,6 +170,7 @@ class Agent(ABC):
                         sps = self.env_steps / max(time.perf_counter() - started, 1e-9)
                         log.log(self.env_steps, {**{f"eval/{k}": v for k, v in result.items()},
                                                  **losses, "env_steps_per_s": sps})
+                        log.flush()  # metrics.csv shows every evaluation as it happens
                     next_eval += cfg.eval_every
                 if run_dir is not None and (self.env_steps >= next_ckpt or self.env_steps >= total_env_steps):
                     self.save(run_dir / AGENT_DIR)

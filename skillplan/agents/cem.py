@@ -2,7 +2,8 @@
 
 The skill model's state encoder E and dynamics D (copied, then finetuned on task data) give latent
 states; task heads learned here give the reward R(h, z), twin values Q(h, z) and a task policy
-π(z | h) regularised toward the skill prior p(z | s). Each decision plans a skill sequence with
+π(z | h) regularised toward the skill prior p(z | s). As in SkiMo, the task policy starts as the
+prior, so the first plans search around prior rollouts. Each decision plans a skill sequence with
 `CEMPlanner`; each update rolls the latent model along replayed runs of consecutive skills
 (TD-MPC's objective: latent consistency, reward, TD value, each discounted by ρ^k).
 """
@@ -29,6 +30,7 @@ from skillplan.agents.networks import TwinQ, mlp
 from skillplan.agents.planning import CEMConfig, CEMPlanner
 from skillplan.agents.replay import ReplayBuffer
 from skillplan.errors import ConfigError
+from skillplan.models.skill_model import standardize_obs
 
 
 class CEMLearnConfig(BaseModel):
@@ -54,6 +56,7 @@ class CEMLearnConfig(BaseModel):
 class CEMAgentConfig(LoopConfig):
     planner: CEMConfig = CEMConfig()
     learn: CEMLearnConfig = CEMLearnConfig()
+    update_every: int = 5  # SkiMo: 10 updates every 500 env steps, one per 5 skills of H = 10
 
 
 class TaskModel(nn.Module):
@@ -69,13 +72,17 @@ class TaskModel(nn.Module):
         self.reward_head = mlp(latent + z_dim, hidden, 1)
         self.critic = TwinQ(latent, z_dim, hidden)
         self.critic_target = copy.deepcopy(self.critic).requires_grad_(False)
-        self.actor = mlp(latent, hidden, 2 * z_dim)
+        # The task policy starts as the skill prior: p(z | s) reads states, so it reads the state O(h)
+        # a latent stands for, through a copy of the pretrained observation decoder (SkiMo's prior
+        # reads h directly; copying it makes its first plans and proposals prior rollouts all the same).
+        self.actor = nn.Sequential(copy.deepcopy(dynamics.obs_decoder),
+                                   copy.deepcopy(skill_model.prior.net)).requires_grad_(True)
         self.register_buffer("obs_mean", skill_model.obs_mean.clone())
         self.register_buffer("obs_std", skill_model.obs_std.clone())
 
     def encode(self, obs: torch.Tensor, target: bool = False) -> torch.Tensor:
         encoder = self.target_encoder if target else self.encoder
-        return encoder((obs - self.obs_mean) / self.obs_std)
+        return encoder(standardize_obs(obs, self.obs_mean, self.obs_std))
 
     def next_latent(self, h: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
         return self.step(torch.cat([h, z], -1))

@@ -6,8 +6,9 @@ method: sample N skill sequences from a diagonal Gaussian, score each by its mod
     G = Σ_t γ^t r(h_t, z_t) + γ^T Q(h_T, π(h_T))      (π(h_T): the task policy's mean skill),
 
 refit the Gaussian to the top-k sequences weighted by softmax(temperature · G) (MPPI-style), repeat.
-The task policy proposes P more sequences, which compete for the elites in every iteration, and the
-previous decision's plan, shifted by one skill, is the next one's starting mean.
+The task policy proposes P more sequences, which compete for the elites in every iteration. The
+first Gaussian is fitted to those proposals (or, as in TD-MPC, is N(0, max_std²)), and the previous
+decision's plan, shifted by one skill, overrides its mean where it reaches.
 
 The N samples are scored in one batched rollout per iteration (the P proposals once per decision):
 the only Python loops are over iterations and horizon steps. Nearly all the time is the model's
@@ -62,7 +63,12 @@ class CEMConfig(BaseModel):
     )
     momentum: float = Field(0.1, ge=0, lt=1, description="share of the old mean kept at each refit")
     min_std: float = Field(0.05, gt=0)
-    max_std: float = Field(2.0, gt=0, description="also the initial std of every plan")
+    max_std: float = Field(2.0, gt=0, description="also the initial std of a plan not started at the policy")
+    start_at_policy: bool = Field(
+        True, description="start each plan's Gaussian fitted to the policy's proposals instead of "
+        "N(0, max_std²) (TD-MPC, SkiMo): in a skill space shaped by a N(0, I) prior, most std-2 samples "
+        "decode to skills no data showed, and the model's returns for them are guesses"
+    )
     discount: float = Field(0.99, gt=0, le=1, description="γ per skill")
     z_bound: float = Field(2.0, gt=0, description="skills live in the box [-z_bound, z_bound]^Dz")
     # Speed switches, measured in benchmarks/cem_latency.py against a naive loop: bf16 pays off for wide
@@ -80,6 +86,9 @@ class CEMConfig(BaseModel):
             raise ValueError(f"elites ({self.elites}) must not exceed samples + policy_samples")
         if self.min_std > self.max_std:
             raise ValueError(f"min_std ({self.min_std}) must not exceed max_std ({self.max_std})")
+        if self.start_at_policy and self.policy_samples < 2:
+            raise ValueError("start_at_policy fits the first Gaussian to the policy's proposals: it needs "
+                             "policy_samples ≥ 2")
         return self
 
     def planning_horizon(self, step: int) -> int:
@@ -158,11 +167,14 @@ class CEMPlanner:
         else:
             proposals, proposal_returns = h0.new_empty(horizon, 0, self.skill_dim), h0.new_empty(0)
 
-        mean = torch.zeros(horizon, self.skill_dim, device=h0.device)
+        if cfg.start_at_policy:
+            mean, std = proposals.mean(1), proposals.std(1).clamp(cfg.min_std, cfg.max_std)
+        else:
+            mean = torch.zeros(horizon, self.skill_dim, device=h0.device)
+            std = torch.full_like(mean, cfg.max_std)
         if self._prev_mean is not None:  # warm start: last decision's plan, one skill on
             kept = min(horizon, len(self._prev_mean) - 1)
             mean[:kept] = self._prev_mean[1 : kept + 1]
-        std = torch.full_like(mean, cfg.max_std)
 
         noise = self._randn(cfg.iterations, horizon, cfg.samples, self.skill_dim, like=mean)
         for i in range(cfg.iterations):

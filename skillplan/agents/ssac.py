@@ -14,6 +14,7 @@ from torch import nn
 
 from skillplan.agents.base import frozen_skill_model
 from skillplan.agents.sac import SAC, SACAgentConfig, SACConfig, SoftActorCritic
+from skillplan.models.skill_model import standardize_obs
 
 
 class SSACConfig(SACAgentConfig):
@@ -43,7 +44,7 @@ class _PriorAsPolicy(nn.Module):
         self.bound = bound
 
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
-        mean, log_std = self.net((obs - self.mean) / self.std).chunk(2, -1)
+        mean, log_std = self.net(standardize_obs(obs, self.mean, self.std)).chunk(2, -1)
         ratio = (mean / self.bound).clamp(-0.999, 0.999)
         pre_log_std = log_std - torch.log(self.bound * (1 - ratio.square()))
         return torch.cat([torch.atanh(ratio), pre_log_std], -1)

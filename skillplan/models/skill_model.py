@@ -24,6 +24,16 @@ from skillplan.models.skill_vae import DECODERS, SkillEncoder
 
 ArrayLike = torch.Tensor | np.ndarray
 
+# Standardised states are clipped to ±OBS_CLIP (as Stable-Baselines3's VecNormalize clips at 10). A
+# dimension the data never moved (an untouched object) has its std at the 1e-3 floor, so an agent
+# that knocks the object would otherwise feed the networks values of ±800 and wreck every latent.
+OBS_CLIP = 10.0
+
+
+def standardize_obs(obs: torch.Tensor, mean: torch.Tensor, std: torch.Tensor) -> torch.Tensor:
+    """(obs − mean) / std, clipped to ±OBS_CLIP: the one way every network sees a state."""
+    return ((obs - mean) / std).clamp(-OBS_CLIP, OBS_CLIP)
+
 
 class SkillModel(nn.Module):
     """Skills z of H steps: encoder q(z|window), decoder, prior p(z|s), and the optional terms.
@@ -56,7 +66,7 @@ class SkillModel(nn.Module):
     def normalize_obs(self, obs: ArrayLike | Mapping[str, np.ndarray]) -> torch.Tensor:
         if isinstance(obs, Mapping):
             obs = self.layout.flatten(obs)
-        return (torch.as_tensor(obs, dtype=torch.float32) - self.obs_mean) / self.obs_std
+        return standardize_obs(torch.as_tensor(obs, dtype=torch.float32), self.obs_mean, self.obs_std)
 
     def normalize_action(self, action: ArrayLike) -> torch.Tensor:
         return (torch.as_tensor(action, dtype=torch.float32) - self.act_center) / self.act_scale
