@@ -86,6 +86,9 @@ def sample_efficiency(
     eval_episodes: int = typer.Option(None, "--eval-episodes", help="Episodes per evaluation."),
     workers: int = typer.Option(2, "--workers", "-w", min=1, help="Runs in parallel (processes, 1 thread "
                                 "each)."),
+    compile_planner: bool = typer.Option(None, "--compile-planner/--no-compile-planner", help="CEM plans "
+                                         "under torch.compile + bf16: 2× faster, needs a C compiler "
+                                         "(default: on, off with --quick)."),
     out: Path = typer.Option(None, "--out", help="Suite dir (default: runs/benchmark[-quick]). Rerunning "
                              "the same command there resumes it."),
 ) -> None:
@@ -97,7 +100,8 @@ def sample_efficiency(
     from skillplan.benchmarking.suite import QUICK, SuiteConfig, run_suite
 
     given = {"envs": envs or None, "methods": agents or None, "seeds": seeds, "steps": steps,
-             "pretrain_steps": pretrain_steps, "eval_every": eval_every, "eval_episodes": eval_episodes}
+             "pretrain_steps": pretrain_steps, "eval_every": eval_every, "eval_episodes": eval_episodes,
+             "compile_planner": compile_planner}
     settings = {**(QUICK if quick else {}), **{k: v for k, v in given.items() if v is not None}}
     try:
         config = SuiteConfig.model_validate(settings)

@@ -30,7 +30,7 @@ def tiny_suite(**changes) -> SuiteConfig:
     settings = {
         "envs": [ENV], "methods": ["sac", "spirl", "skillplan"], "seeds": 2, "steps": 240, "eval_every": 80,
         "eval_episodes": 1, "pretrain_steps": 20, "pretrain_overrides": TINY_PRETRAIN,
-        "agent_overrides": {"learning_starts": 40},
+        "agent_overrides": {"learning_starts": 40}, "compile_planner": False,
     }
     return SuiteConfig.model_validate({**settings, **changes})
 
@@ -173,6 +173,16 @@ def test_priors_are_shared_between_envs_on_the_same_data(tmp_path):
     assert sorted(j.preset for j in pretrains) == ["serla", "spirl"]
     assert len(trains) == 2 * 2 * config.seeds
     assert {t.settings.get("sde_eta") for t in trains if t.method == "serla"} == {0.1}
+
+
+def test_cem_methods_plan_compiled_unless_told_not_to(tmp_path):
+    from skillplan.agents import CEMAgentConfig
+
+    for compiled in (True, False):
+        _, trains = plan(tiny_suite(methods=["spirl", "skimo"], compile_planner=compiled), tmp_path)
+        cem = [CEMAgentConfig.model_validate(t.settings).planner for t in trains if t.method == "skimo"]
+        assert {(p.compile, p.precision) for p in cem} == {(True, "bf16") if compiled else (False, "fp32")}
+        assert all("planner" not in t.settings for t in trains if t.method == "spirl")
 
 
 def test_a_prior_pretrained_with_other_settings_is_not_reused(finished_suite, tmp_path, monkeypatch):

@@ -37,7 +37,6 @@ class LoopConfig(BaseModel):
 
     learning_starts: int = 5_000
     updates_per_step: int = 1
-    update_every: int = 1  # agent steps between rounds of `updates_per_step` updates
     buffer_size: int = 1_000_000
     eval_every: int = 10_000
     eval_episodes: int = 10
@@ -137,7 +136,6 @@ class Agent(ABC):
         obs, _ = self.env.reset(seed=cfg.seed + self.env_steps)
         self.episode_start()
         episode_return, losses, started, last = 0.0, {}, time.perf_counter(), "—"
-        agent_steps = 0
         status = TextColumn("{task.fields[status]}")
         with progress_bar(console, status, disable=not show_progress) as progress:
             task = progress.add_task(f"train {self.name}", total=total_env_steps,
@@ -158,8 +156,7 @@ class Agent(ABC):
                     obs, _ = self.env.reset()
                     self.episode_start()
                     episode_return = 0.0
-                agent_steps += 1
-                if self.env_steps >= cfg.learning_starts and agent_steps % cfg.update_every == 0:
+                if self.env_steps >= cfg.learning_starts:
                     for _ in range(cfg.updates_per_step):
                         losses = self.update()
                     self._check_finite(losses, run_dir)

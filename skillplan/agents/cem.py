@@ -56,7 +56,6 @@ class CEMLearnConfig(BaseModel):
 class CEMAgentConfig(LoopConfig):
     planner: CEMConfig = CEMConfig()
     learn: CEMLearnConfig = CEMLearnConfig()
-    update_every: int = 5  # SkiMo: 10 updates every 500 env steps, one per 5 skills of H = 10
 
 
 class TaskModel(nn.Module):
