@@ -194,7 +194,8 @@ def plan(config: SuiteConfig, out: Path) -> tuple[list[PretrainJob], list[TrainJ
                 settings = {**dict(method.settings), **config.agent_overrides, "seed": seed, "threads": 1,
                             "eval_every": config.eval_every, "eval_episodes": config.eval_episodes}
                 if method.agent == "cem" and config.compile_planner:
-                    settings["planner"] = {"precision": "bf16", "compile": True}
+                    speed = {"precision": "bf16", "compile": True}  # on top of any planner overrides
+                    settings["planner"] = {**settings.get("planner", {}), **speed}
                 trains.append(TrainJob(env, name, seed, config.steps, settings, prior,
                                        out / "runs" / env / name / f"seed{seed}"))
     return list(pretrains.values()), trains
