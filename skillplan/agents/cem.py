@@ -125,10 +125,10 @@ class CEM(Agent):
                                   generator=torch.Generator().manual_seed(cfg.seed))
         world = [*self.model.encoder.parameters(), *self.model.step.parameters(),
                  *self.model.reward_head.parameters(), *self.model.critic.parameters()]
-        self.model_opt = torch.optim.Adam(world, lr=cfg.learn.lr)
-        self.actor_opt = torch.optim.Adam(self.model.actor.parameters(), lr=cfg.learn.lr)
+        self.model_opt = torch.optim.Adam(world, lr=cfg.learn.lr, fused=True)
+        self.actor_opt = torch.optim.Adam(self.model.actor.parameters(), lr=cfg.learn.lr, fused=True)
         self.log_alpha = nn.Parameter(torch.tensor(math.log(cfg.learn.init_alpha)))
-        self.alpha_opt = torch.optim.Adam([self.log_alpha], lr=cfg.learn.lr)
+        self.alpha_opt = torch.optim.Adam([self.log_alpha], lr=cfg.learn.lr, fused=True)
         obs_dim = int(np.prod(env.observation_space.shape))
         self.replay = ReplayBuffer(obs_dim, self.z_dim, cfg.buffer_size, cfg.seed)
 

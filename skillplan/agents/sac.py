@@ -55,9 +55,9 @@ class SoftActorCritic(nn.Module):
         self.target_divergence = (
             config.target_divergence if config.target_divergence is not None else float(action_dim)
         )
-        self.actor_opt = torch.optim.Adam(self.actor.parameters(), lr=config.lr)
-        self.critic_opt = torch.optim.Adam(self.critic.parameters(), lr=config.lr)
-        self.alpha_opt = torch.optim.Adam([self.log_alpha], lr=config.lr)
+        self.actor_opt = torch.optim.Adam(self.actor.parameters(), lr=config.lr, fused=True)
+        self.critic_opt = torch.optim.Adam(self.critic.parameters(), lr=config.lr, fused=True)
+        self.alpha_opt = torch.optim.Adam([self.log_alpha], lr=config.lr, fused=True)
 
     def divergence(self, obs: torch.Tensor, action: torch.Tensor, log_prob: torch.Tensor) -> torch.Tensor:
         """log π(a|s) for SAC; log π(a|s) − log p(a|s) for SSAC (a one-sample KL estimate)."""
