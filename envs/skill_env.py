@@ -67,6 +67,12 @@ class SkillWrapper(gym.Wrapper, RecordConstructorArgs):
         return self.layout.flatten(self._obs), total, terminated, truncated, info
 
 
+_NUMPY_ACTIVATIONS = {
+    torch.nn.ELU: lambda x: np.where(x > 0, x, np.expm1(np.minimum(x, 0))),
+    torch.nn.ReLU: lambda x: np.maximum(x, 0),
+}
+
+
 class ClosedLoopNumpyDecoder:
     """π(a | s, z) for one state, in NumPy, with the action scaling folded into the last layer.
 
@@ -77,10 +83,10 @@ class ClosedLoopNumpyDecoder:
 
     def __init__(self, model: SkillModel) -> None:
         linears = [m for m in model.decoder.net if isinstance(m, torch.nn.Linear)]
-        if len(linears) * 2 - 1 != len(model.decoder.net) or not all(
-            isinstance(m, torch.nn.ELU) for m in model.decoder.net if not isinstance(m, torch.nn.Linear)
-        ):
-            raise CheckpointError("The decoder is not an ELU MLP; this skillplan version can't run it.")
+        activations = {type(m) for m in model.decoder.net if not isinstance(m, torch.nn.Linear)}
+        if len(linears) * 2 - 1 != len(model.decoder.net) or not activations <= _NUMPY_ACTIVATIONS.keys():
+            raise CheckpointError("The decoder is not an ELU or ReLU MLP: this version can't run it.")
+        self.activation = _NUMPY_ACTIVATIONS[activations.pop()]
         weights = [m.weight.detach().double().numpy().T for m in linears]
         biases = [m.bias.detach().double().numpy() for m in linears]
         self.obs_mean, self.obs_std = model.obs_mean.numpy(), model.obs_std.numpy()
@@ -95,7 +101,7 @@ class ClosedLoopNumpyDecoder:
         x = np.concatenate([state, z])
         for w, b in zip(self.weights[:-1], self.biases[:-1], strict=True):
             x = x @ w + b
-            x = np.where(x > 0, x, np.expm1(np.minimum(x, 0)))  # ELU
+            x = self.activation(x)
         action = x @ self.weights[-1] + self.biases[-1]
         if self.clip:
             action = np.clip(action, -1.0, 1.0)

@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from skillplan.errors import ConfigError
 
 PresetName = Literal["spirl", "skimo", "serla", "skillplan"]
+Activation = Literal["elu", "relu"]
 
 
 class Section(BaseModel):
@@ -39,6 +40,7 @@ class ModelConfig(Section):
     z_dim: int = Field(10, ge=1)
     hidden: int = Field(128, ge=8, description="width of every MLP")
     depth: int = Field(2, ge=1, description="hidden layers per MLP")
+    activation: Activation = Field("elu", description="elu (SkiMo) | relu (faster on CPU)")
     latent_dim: int = Field(128, ge=4, description="size of the skill dynamics' latent state h")
     decoder: Literal["closed", "open"] = "closed"
     dynamics: bool = True

@@ -214,11 +214,16 @@ def test_cem_needs_a_skill_env():
         CEM(make_base_env("Pendulum-v1"), CEMAgentConfig())
 
 
-def test_numpy_decoder_matches_the_torch_decoder(priors):
+@pytest.mark.parametrize("activation", ["elu", "relu"])
+def test_numpy_decoder_matches_the_torch_decoder(priors, activation):
     from skillplan.envs.skill_env import ClosedLoopNumpyDecoder
     from skillplan.models.skill_model import SkillModel
 
     model = SkillModel.load(priors["kitchen"])
+    if activation != model.config.model.activation:  # same shapes, fresh weights
+        config = model.config.model_copy(deep=True)
+        config.model.activation = activation
+        model = SkillModel(config, model.metadata).eval()
     fast = ClosedLoopNumpyDecoder(model)
     rng = np.random.default_rng(0)
     for _ in range(20):

@@ -7,18 +7,19 @@ import copy
 import torch
 from torch import nn
 
-from skillplan.models.mlp import mlp
+from skillplan.models.mlp import Activation, mlp
 
 
 class SkillDynamics(nn.Module):
     """The latent skill-level world model, with an EMA copy of the encoder as consistency target."""
 
-    def __init__(self, obs_dim: int, z_dim: int, latent_dim: int, hidden: int, depth: int):
+    def __init__(self, obs_dim: int, z_dim: int, latent_dim: int, hidden: int, depth: int,
+                 activation: Activation = "elu"):
         super().__init__()
-        self.encoder = mlp(obs_dim, latent_dim, hidden, depth)
+        self.encoder = mlp(obs_dim, latent_dim, hidden, depth, activation)
         self.target_encoder = copy.deepcopy(self.encoder).requires_grad_(False)
-        self.step = mlp(latent_dim + z_dim, latent_dim, hidden, depth)
-        self.obs_decoder = mlp(latent_dim, obs_dim, hidden, depth)
+        self.step = mlp(latent_dim + z_dim, latent_dim, hidden, depth, activation)
+        self.obs_decoder = mlp(latent_dim, obs_dim, hidden, depth, activation)
 
     def predict(self, h: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
         """ĥ after executing skill z from latent state h."""

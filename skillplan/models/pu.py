@@ -9,7 +9,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from skillplan.models.mlp import mlp
+from skillplan.models.mlp import Activation, mlp
 
 
 def _risks(positive_logits: torch.Tensor, unlabeled_logits: torch.Tensor, class_prior: float):
@@ -57,9 +57,9 @@ def reverse_gradient(x: torch.Tensor, scale: float) -> torch.Tensor:
 class SkillDiscriminator(nn.Module):
     """SeRLA's adversary: tells expert skill embeddings from general ones."""
 
-    def __init__(self, z_dim: int, hidden: int, depth: int):
+    def __init__(self, z_dim: int, hidden: int, depth: int, activation: Activation = "elu"):
         super().__init__()
-        self.net = mlp(z_dim, 1, hidden, depth)
+        self.net = mlp(z_dim, 1, hidden, depth, activation)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         return self.net(z).squeeze(-1)
@@ -68,9 +68,10 @@ class SkillDiscriminator(nn.Module):
 class WindowClassifier(nn.Module):
     """A (non-adversarial) PU classifier on raw skill windows: the first state and the H actions."""
 
-    def __init__(self, obs_dim: int, act_dim: int, horizon: int, hidden: int, depth: int):
+    def __init__(self, obs_dim: int, act_dim: int, horizon: int, hidden: int, depth: int,
+                 activation: Activation = "elu"):
         super().__init__()
-        self.net = mlp(obs_dim + horizon * act_dim, 1, hidden, depth)
+        self.net = mlp(obs_dim + horizon * act_dim, 1, hidden, depth, activation)
 
     def forward(self, first_obs: torch.Tensor, act_seq: torch.Tensor) -> torch.Tensor:
         """first_obs (..., obs_dim), act_seq (..., H, act_dim) -> logit (...)."""

@@ -45,13 +45,13 @@ class SkillModel(nn.Module):
         super().__init__()
         self.config, self.metadata = config, metadata
         m = config.model
-        obs, act, width, depth = metadata.obs_dim, metadata.act_dim, m.hidden, m.depth
-        self.skill_encoder = SkillEncoder(obs, act, m.horizon, m.z_dim, width, depth)
-        self.decoder = DECODERS[m.decoder](obs, act, m.horizon, m.z_dim, width, depth)
-        self.prior = SkillPrior(obs, m.z_dim, width, depth)
-        self.dynamics = SkillDynamics(obs, m.z_dim, m.latent_dim, width, depth) if m.dynamics else None
-        self.discriminator = SkillDiscriminator(m.z_dim, width, depth) if m.pu else None
-        self.classifier = WindowClassifier(obs, act, m.horizon, width, depth) if m.pu_prior else None
+        obs, act, shape = metadata.obs_dim, metadata.act_dim, (m.hidden, m.depth, m.activation)
+        self.skill_encoder = SkillEncoder(obs, act, m.horizon, m.z_dim, *shape)
+        self.decoder = DECODERS[m.decoder](obs, act, m.horizon, m.z_dim, *shape)
+        self.prior = SkillPrior(obs, m.z_dim, *shape)
+        self.dynamics = SkillDynamics(obs, m.z_dim, m.latent_dim, *shape) if m.dynamics else None
+        self.discriminator = SkillDiscriminator(m.z_dim, *shape) if m.pu else None
+        self.classifier = WindowClassifier(obs, act, m.horizon, *shape) if m.pu_prior else None
         # Normalisation comes from the metadata (single source), so these buffers are not saved.
         for name in ("obs_mean", "obs_std", "act_center", "act_scale"):
             values = torch.tensor(getattr(metadata, name), dtype=torch.float32)

@@ -10,15 +10,16 @@ from einops import rearrange
 from torch import nn
 
 from skillplan.models.distributions import DiagGaussian
-from skillplan.models.mlp import mlp
+from skillplan.models.mlp import Activation, mlp
 
 
 class SkillEncoder(nn.Module):
     """q(z | window): an MLP over the flattened H-step window of states and actions."""
 
-    def __init__(self, obs_dim: int, act_dim: int, horizon: int, z_dim: int, hidden: int, depth: int):
+    def __init__(self, obs_dim: int, act_dim: int, horizon: int, z_dim: int, hidden: int, depth: int,
+                 activation: Activation = "elu"):
         super().__init__()
-        self.net = mlp(horizon * (obs_dim + act_dim), 2 * z_dim, hidden, depth)
+        self.net = mlp(horizon * (obs_dim + act_dim), 2 * z_dim, hidden, depth, activation)
 
     def forward(self, obs_seq: torch.Tensor, act_seq: torch.Tensor) -> DiagGaussian:
         """obs_seq (..., H, obs_dim), act_seq (..., H, act_dim) -> q over (..., z_dim)."""
@@ -29,9 +30,10 @@ class SkillEncoder(nn.Module):
 class ClosedLoopDecoder(nn.Module):
     """π(a_t | s_t, z): reacts to the state at every step of the skill (SPiRL-cl)."""
 
-    def __init__(self, obs_dim: int, act_dim: int, horizon: int, z_dim: int, hidden: int, depth: int):
+    def __init__(self, obs_dim: int, act_dim: int, horizon: int, z_dim: int, hidden: int, depth: int,
+                 activation: Activation = "elu"):
         super().__init__()
-        self.net = mlp(obs_dim + z_dim, act_dim, hidden, depth)
+        self.net = mlp(obs_dim + z_dim, act_dim, hidden, depth, activation)
 
     def action(self, obs: torch.Tensor, z: torch.Tensor, step: int = 0) -> torch.Tensor:
         """obs (..., obs_dim), z (..., z_dim) -> a (..., act_dim); `step` is not needed."""
@@ -46,10 +48,11 @@ class ClosedLoopDecoder(nn.Module):
 class OpenLoopDecoder(nn.Module):
     """p(a_0..a_{H-1} | z): the whole action sequence from the latent alone (original SPiRL)."""
 
-    def __init__(self, obs_dim: int, act_dim: int, horizon: int, z_dim: int, hidden: int, depth: int):
+    def __init__(self, obs_dim: int, act_dim: int, horizon: int, z_dim: int, hidden: int, depth: int,
+                 activation: Activation = "elu"):
         super().__init__()
         self.horizon, self.act_dim = horizon, act_dim
-        self.net = mlp(z_dim, horizon * act_dim, hidden, depth)
+        self.net = mlp(z_dim, horizon * act_dim, hidden, depth, activation)
 
     def action(self, obs: torch.Tensor, z: torch.Tensor, step: int = 0) -> torch.Tensor:
         """The `step`-th action of skill z; `obs` is not read."""
