@@ -111,6 +111,7 @@ PROVENANCE: dict[str, str] = {
     "model.z_dim = 10": "SPiRL (nz_vae 10); SkiMo `skill_dim: 10`",
     "model.hidden = 128": "SPiRL kitchen `nz_mid=128`; SkiMo kitchen `num_units: 128`",
     "spirl: model.depth = 5": "SPiRL kitchen `n_processing_layers=5`",
+    "model.activation = elu": "SkiMo `dense_act: elu` (SPiRL: LeakyReLU); relu trains faster on CPU",
     "spirl: model.decoder = closed": "SPiRL's closed-loop variant (`hierarchical_cl`), its maintainers' pick",
     "spirl/serla: pretrain.beta = 5e-4": "SPiRL kitchen `kl_div_weight=5e-4`",
     "pretrain.lr = 1e-3": "SPiRL (Adam, lr 1e-3); SkiMo `joint_lr: 1e-3`",
