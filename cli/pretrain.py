@@ -122,4 +122,6 @@ def evaluate_prior_command(
     if rollouts.kind == "kitchen":
         for n, count in rollouts.distribution().items():
             table.add_row(f"episodes with {n} subtask(s)", str(count))
+        for name, count in rollouts.first_subtask_counts().items():
+            table.add_row(f"first subtask: {name}", str(count))
     console.print(table)

@@ -30,6 +30,7 @@ class PriorRollouts:
     env_id: str
     returns: list[float] = field(default_factory=list)
     subtasks: list[int] = field(default_factory=list)  # kitchen: subtasks completed per episode
+    first_subtasks: list[str | None] = field(default_factory=list)  # kitchen: what each episode did first
     n_tasks: int = 0  # kitchen: subtasks the env asks for
     successes: list[bool] = field(default_factory=list)  # mazes: goal reached per episode
 
@@ -51,6 +52,15 @@ class PriorRollouts:
         """Kitchen: how many episodes completed 0, 1, 2, ... subtasks."""
         counts = Counter(self.subtasks)
         return {n: counts.get(n, 0) for n in range(max(self.n_tasks, max(self.subtasks, default=0)) + 1)}
+
+    def first_subtask_counts(self) -> dict[str, int]:
+        """Kitchen: how many episodes completed each subtask first ('none': nothing), most common first.
+
+        An ordered task (SkillKitchen-v0 starts with the microwave) pays a downstream agent only
+        when its prior opens with the right subtask, so this says which tasks a prior can start.
+        """
+        counts = Counter(name or "none" for name in self.first_subtasks)
+        return dict(counts.most_common())
 
 
 def make_vector_env(model: SkillModel, n_envs: int, max_steps: int | None) -> gym.vector.VectorEnv:
@@ -91,6 +101,7 @@ def evaluate_prior(
                 result.n_tasks = len(info["tasks_to_complete"][0])
             running = np.arange(n_envs) < batch
             returns, completed = np.zeros(n_envs), np.zeros(n_envs, dtype=int)
+            first: list[str | None] = [None] * n_envs
             reached = np.zeros(n_envs, dtype=bool)
             step = 0
             while running.any():
@@ -102,8 +113,10 @@ def evaluate_prior(
                 step += 1
                 returns += reward * running
                 if kitchen:
-                    counts = [len(done) for done in info["episode_task_completions"]]
-                    completed = np.where(running, counts, completed)
+                    done_lists = info["episode_task_completions"]  # in the order they were completed
+                    completed = np.where(running, [len(done) for done in done_lists], completed)
+                    first = [f if f is not None or not (r and len(d)) else str(d[0])
+                             for f, r, d in zip(first, running, done_lists, strict=True)]
                 if maze:
                     reached |= running & info["success"].astype(bool)
                 for i in np.flatnonzero(running & (terminated | truncated)):
@@ -111,6 +124,7 @@ def evaluate_prior(
                     result.returns.append(float(returns[i]))
                     if kitchen:
                         result.subtasks.append(int(completed[i]))
+                        result.first_subtasks.append(first[i])
                     if maze:
                         result.successes.append(bool(reached[i]))
                     if on_episode is not None:

@@ -13,7 +13,7 @@ from skillplan.checkpoint import SkillMetadata
 from skillplan.cli.main import app
 from skillplan.data.flatten import ObservationLayout
 from skillplan.envs.base import make_base_env
-from skillplan.evaluation import evaluate_prior
+from skillplan.evaluation import PriorRollouts, evaluate_prior
 from skillplan.models.skill_model import SkillModel
 from tests.pretrain_fixtures import tiny_config
 
@@ -50,6 +50,13 @@ def test_kitchen_rollouts_count_subtasks():
     assert rollouts.kind == "kitchen" and rollouts.subtasks == [0] and rollouts.n_tasks == 7
     assert rollouts.distribution()[0] == 1
     assert rollouts.summary()["full_completion_rate"] == 0.0
+    assert rollouts.first_subtask_counts() == {"none": 1}
+
+
+def test_first_subtasks_are_counted_most_common_first():
+    rollouts = PriorRollouts("FrankaKitchen-v1", subtasks=[2, 1, 0, 1], n_tasks=4,
+                             first_subtasks=["kettle", "microwave", None, "microwave"])
+    assert list(rollouts.first_subtask_counts().items()) == [("microwave", 2), ("kettle", 1), ("none", 1)]
 
 
 def test_actions_stay_in_the_action_space():
