@@ -115,8 +115,9 @@ def evaluate_prior(
                 if kitchen:
                     done_lists = info["episode_task_completions"]  # in the order they were completed
                     completed = np.where(running, [len(done) for done in done_lists], completed)
-                    first = [f if f is not None or not (r and len(d)) else str(d[0])
-                             for f, r, d in zip(first, running, done_lists, strict=True)]
+                    for i in np.flatnonzero(running):
+                        if first[i] is None and len(done_lists[i]):
+                            first[i] = str(done_lists[i][0])
                 if maze:
                     reached |= running & info["success"].astype(bool)
                 for i in np.flatnonzero(running & (terminated | truncated)):
