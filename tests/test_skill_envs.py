@@ -209,6 +209,32 @@ def test_cem_trains_and_its_losses_move(priors, tmp_path):
     assert loaded.env_steps == agent.env_steps and loaded.replay.size == agent.replay.size
 
 
+def test_cem_alpha_ignores_kl_the_actor_cannot_reduce(priors, monkeypatch):
+    # Half the states get a prior sharply far from any policy (KL past the clamp: no gradient), half a
+    # broad one the actor can match. α must answer to the second half only: it falls once that half is
+    # under δ, where counting the clamped half (mean KL ≥ 50 > δ = 5) would raise it at every step.
+    env = gym.make("SkillPointMaze-v0", prior=priors["maze"], low_level_steps=80)
+    config = CEMAgentConfig(**FAST, planner={"samples": 64, "elites": 8, "iterations": 2, "policy_samples": 4,
+                                             "horizon_ramp_steps": 0},
+                            learn={"batch_size": 32, "sequence": 3, "hidden": (32, 32), "init_alpha": 1.0})
+    agent = CEM(env, config)
+    agent.learn(120, show_progress=False)
+    fixed = agent.replay.sample_sequences(32, 3)
+    agent.replay.sample_sequences = lambda *_: fixed
+
+    def prior_dist(obs: torch.Tensor) -> torch.distributions.Normal:
+        far = (torch.arange(len(obs)) % 2 == 0)[:, None].expand(-1, agent.z_dim)
+        mean = torch.where(far, torch.full_like(obs[..., :agent.z_dim], 1.9), 0.0)
+        std = torch.where(far, 1e-3, torch.ones_like(mean))
+        return torch.distributions.Normal(mean, std)
+
+    monkeypatch.setattr(agent.skill_model, "prior_dist", prior_dist)
+    logs = [agent.update() for _ in range(150)]
+    assert logs[0]["prior_kl_clamped"] >= 0.4 and logs[-1]["prior_kl_clamped"] >= 0.4
+    assert logs[-1]["prior_kl"] < config.learn.target_divergence
+    assert agent.log_alpha.exp().item() < 0.95  # started at 1.0
+
+
 def test_cem_needs_a_skill_env():
     with pytest.raises(ConfigError, match="skill environment"):
         CEM(make_base_env("Pendulum-v1"), CEMAgentConfig())

@@ -188,7 +188,13 @@ class CEM(Agent):
         with torch.no_grad():
             prior = self.skill_model.prior_dist(states)
             prior = torch.distributions.Normal(prior.mean, prior.stddev.clamp_min(cfg.prior_min_std))
-        kl = gaussian_kl(mean, std, prior).clamp(max=cfg.max_divergence)
+        kl = gaussian_kl(mean, std, prior)
+        # Past the clamp (states off the data where the prior is sharply, confidently elsewhere) the KL
+        # gives the actor no gradient, so α must not answer to it either: counted, those samples kept
+        # the mean above δ whatever the actor did, and α grew without bound (to 1e9 by 250k kitchen steps).
+        reachable = kl.detach() < cfg.max_divergence
+        kl = kl.clamp(max=cfg.max_divergence)
+        reachable_kl = (kl.detach() * reachable).sum() / reachable.sum().clamp_min(1)
         alpha = self.log_alpha.exp().detach()
         model.critic.requires_grad_(False)  # the actor step needs dQ/dz, not the critic's weight grads
         actor_loss = (alpha * kl - model.q_value(h, policy_z)).mean()
@@ -196,7 +202,7 @@ class CEM(Agent):
         self.actor_opt.zero_grad(set_to_none=True)
         actor_loss.backward()
         self.actor_opt.step()
-        alpha_loss = -(self.log_alpha * (kl.detach() - cfg.target_divergence)).mean()
+        alpha_loss = -self.log_alpha * (reachable_kl - cfg.target_divergence)
         self.alpha_opt.zero_grad(set_to_none=True)
         alpha_loss.backward()
         self.alpha_opt.step()
@@ -207,7 +213,8 @@ class CEM(Agent):
                 torch._foreach_lerp_(list(target.parameters()), list(online.parameters()), cfg.tau)
         return {"consistency_loss": consistency.item(), "reward_loss": reward_loss.item(),
                 "value_loss": value_loss.item(), "actor_loss": actor_loss.item(),
-                "prior_kl": kl.mean().item(), "alpha": alpha.item(), "grad_norm": float(grad_norm)}
+                "prior_kl": reachable_kl.item(), "prior_kl_clamped": 1 - reachable.float().mean().item(),
+                "alpha": alpha.item(), "grad_norm": float(grad_norm)}
 
     def _optimizers(self) -> dict[str, torch.optim.Optimizer]:
         return {"model_opt": self.model_opt, "actor_opt": self.actor_opt, "alpha_opt": self.alpha_opt}
