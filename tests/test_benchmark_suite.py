@@ -185,6 +185,19 @@ def test_cem_methods_plan_compiled_unless_told_not_to(tmp_path):
         assert all("planner" not in t.settings for t in trains if t.method == "spirl")
 
 
+def test_planner_overrides_reach_only_the_cem_methods(tmp_path):
+    from skillplan.agents import CEMAgentConfig
+
+    config = tiny_suite(methods=["spirl", "skimo"], planner_overrides={"samples": 256, "iterations": 4},
+                        compile_planner=True)
+    _, trains = plan(config, tmp_path)
+    cem = {CEMAgentConfig.model_validate(t.settings).planner for t in trains if t.method == "skimo"}
+    assert {(p.samples, p.iterations, p.compile) for p in cem} == {(256, 4, True)}
+    assert all("planner" not in t.settings for t in trains if t.method == "spirl")
+    with pytest.raises(ConfigError, match=r"samplez.*settings: horizon"):
+        plan(tiny_suite(methods=["skimo"], planner_overrides={"samplez": 256}), tmp_path)
+
+
 def test_a_prior_pretrained_with_other_settings_is_not_reused(finished_suite, tmp_path, monkeypatch):
     config, finished, minari_root = finished_suite
     monkeypatch.setenv("MINARI_DATASETS_PATH", minari_root)
