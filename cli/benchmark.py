@@ -74,7 +74,7 @@ def throughput(
 @benchmark_app.command("sample-efficiency")
 def sample_efficiency(
     quick: bool = typer.Option(False, "--quick", help="A small suite for a first run: the maze, every "
-                               "method, 2 seeds, 10k steps (≤ 10 min on 2 cores)."),
+                               "method, 2 seeds, 8k steps, a smaller CEM planner (≤ 10 min on 2 cores)."),
     envs: list[str] = typer.Option(None, "--env", help="Env(s), repeatable (default SkillKitchen-v0)."),
     agents: list[str] = typer.Option(None, "--agents", help="Method(s): sac, spirl, serla, skimo, "
                                      "skillplan; repeat the option. Default: all five."),

@@ -198,6 +198,18 @@ def test_planner_overrides_reach_only_the_cem_methods(tmp_path):
         plan(tiny_suite(methods=["skimo"], planner_overrides={"samplez": 256}), tmp_path)
 
 
+def test_the_quick_suite_resolves_with_its_smaller_planner(tmp_path):
+    from skillplan.agents import CEMAgentConfig
+    from skillplan.benchmarking.suite import QUICK
+
+    config = SuiteConfig.model_validate(QUICK)
+    _, trains = plan(config, tmp_path)
+    assert len(trains) == 5 * 2
+    cem = {CEMAgentConfig.model_validate(t.settings).planner
+           for t in trains if t.method in ("skimo", "skillplan")}
+    assert {(p.samples, p.iterations, p.compile) for p in cem} == {(256, 3, False)}
+
+
 def test_a_prior_pretrained_with_other_settings_is_not_reused(finished_suite, tmp_path, monkeypatch):
     config, finished, minari_root = finished_suite
     monkeypatch.setenv("MINARI_DATASETS_PATH", minari_root)
