@@ -235,6 +235,19 @@ def test_cem_alpha_ignores_kl_the_actor_cannot_reduce(priors, monkeypatch):
     assert agent.log_alpha.exp().item() < 0.95  # started at 1.0
 
 
+def test_cem_alpha_stops_at_its_cap_when_the_kl_cannot_reach_delta(priors):
+    env = gym.make("SkillPointMaze-v0", prior=priors["maze"], low_level_steps=80)
+    config = CEMAgentConfig(**FAST, planner={"samples": 64, "elites": 8, "iterations": 2, "policy_samples": 4,
+                                             "horizon_ramp_steps": 0},
+                            learn={"batch_size": 32, "sequence": 3, "hidden": (32, 32), "init_alpha": 0.5,
+                                   "target_divergence": -1.0, "max_alpha": 0.6, "lr": 0.01})
+    agent = CEM(env, config)
+    agent.learn(120, show_progress=False)
+    alphas = [agent.update()["alpha"] for _ in range(60)]
+    # a KL is never below δ = -1: α rises at every step (lr 0.01: 0.5 → 0.6 in about 18) and stops at 0.6
+    assert alphas[5] > 0.5 and alphas[-1] == pytest.approx(0.6)
+
+
 def test_cem_needs_a_skill_env():
     with pytest.raises(ConfigError, match="skill environment"):
         CEM(make_base_env("Pendulum-v1"), CEMAgentConfig())

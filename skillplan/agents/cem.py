@@ -48,6 +48,10 @@ class CEMLearnConfig(BaseModel):
     value_coef: float = 0.1
     init_alpha: float = 0.1
     target_divergence: float = 5.0  # δ for KL(π ‖ prior), as SSAC
+    # Past α = 1 a nat of divergence outweighs a whole subtask's reward: the policy is pinned to the
+    # prior already. Where the actor cannot bring the KL under δ at all (the skimo preset's policy,
+    # reading finetuned latents, stayed at 7-11 nats), α would otherwise grow without end.
+    max_alpha: float = 1.0
     prior_min_std: float = 0.05  # floor on the prior's std in the KL, as SSAC (over-confident off the data)
     max_divergence: float = 100.0  # clamp on the KL, as SSAC (SPiRL's max_divergence_range)
     grad_clip: float = 20.0
@@ -206,6 +210,8 @@ class CEM(Agent):
         self.alpha_opt.zero_grad(set_to_none=True)
         alpha_loss.backward()
         self.alpha_opt.step()
+        with torch.no_grad():
+            self.log_alpha.clamp_(max=math.log(cfg.max_alpha))
 
         with torch.no_grad():
             for online, target in ((model.critic, model.critic_target),
