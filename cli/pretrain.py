@@ -124,4 +124,11 @@ def evaluate_prior_command(
             table.add_row(f"episodes with {n} subtask(s)", str(count))
         for name, count in rollouts.first_subtask_counts().items():
             table.add_row(f"first subtask: {name}", str(count))
+    table.add_row("reset states: largest |z-score|", f"{max(rollouts.reset_sigma):.3g}")
     console.print(table)
+    outliers = rollouts.reset_outliers()
+    if outliers:
+        dims = ", ".join(f"{dim} ({sigma:.1f}σ)" for dim, sigma in outliers.items())
+        console.print(f"[yellow]Reset states lie off the data in state dimension(s) {dims}.[/yellow] Every "
+                      "episode's first skill is chosen there, where the prior was barely trained: "
+                      "compare its rollouts with the downstream task's first subtask.")

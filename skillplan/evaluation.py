@@ -8,6 +8,7 @@ with the closed-loop decoder for H steps, repeat. Kitchen reports completed subt
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import partial
 
@@ -17,6 +18,9 @@ import torch
 
 from skillplan.envs.base import make_base_env
 from skillplan.models.skill_model import SkillModel
+
+# A reset state this many data standard deviations out in some dimension is off the data.
+OFF_DATA_SIGMA = 4.0
 
 # Evaluation episode lengths that differ from what datasets record (kitchen data is often collected
 # in longer episodes): SPiRL, SkiMo and D4RL evaluate kitchen in 280-step episodes.
@@ -33,6 +37,7 @@ class PriorRollouts:
     first_subtasks: list[str | None] = field(default_factory=list)  # kitchen: what each episode did first
     n_tasks: int = 0  # kitchen: subtasks the env asks for
     successes: list[bool] = field(default_factory=list)  # mazes: goal reached per episode
+    reset_sigma: list[float] = field(default_factory=list)  # per state dim: largest |z-score| at a reset
 
     @property
     def kind(self) -> str:
@@ -61,6 +66,21 @@ class PriorRollouts:
         """
         counts = Counter(name or "none" for name in self.first_subtasks)
         return dict(counts.most_common())
+
+    def reset_outliers(self, threshold: float = OFF_DATA_SIGMA) -> dict[int, float]:
+        """State dimensions in which a reset state lay more than `threshold` data std's from the mean.
+
+        Every episode's first skill is chosen at a reset state; off the data, the prior (and a PU
+        classifier weighting it) answer arbitrarily. FrankaKitchen-v1 resets with the kettle's
+        quaternion unnormalised until the first physics step: kitchen data shows that only at t = 0.
+        """
+        return {dim: sigma for dim, sigma in enumerate(self.reset_sigma) if sigma > threshold}
+
+
+def _sigmas(model: SkillModel, obs: np.ndarray | Mapping[str, np.ndarray]) -> np.ndarray:
+    """|z-scores| of states against the model's data statistics, unclipped: (batch, obs_dim)."""
+    flat = model.layout.flatten(obs) if isinstance(obs, Mapping) else obs
+    return np.abs((np.asarray(flat) - model.obs_mean.numpy()) / model.obs_std.numpy())
 
 
 def make_vector_env(model: SkillModel, n_envs: int, max_steps: int | None) -> gym.vector.VectorEnv:
@@ -96,12 +116,14 @@ def evaluate_prior(
         for first in range(0, episodes, n_envs):
             batch = min(n_envs, episodes - first)
             obs, info = envs.reset(seed=[seed + first + i for i in range(n_envs)])
+            reset_sigma = _sigmas(model, obs)[:batch].max(0)
+            result.reset_sigma = np.maximum(result.reset_sigma or 0.0, reset_sigma).tolist()
             kitchen, maze = "tasks_to_complete" in info, "success" in info
             if kitchen:
                 result.n_tasks = len(info["tasks_to_complete"][0])
             running = np.arange(n_envs) < batch
             returns, completed = np.zeros(n_envs), np.zeros(n_envs, dtype=int)
-            first: list[str | None] = [None] * n_envs
+            opener: list[str | None] = [None] * n_envs  # each env's first completed subtask
             reached = np.zeros(n_envs, dtype=bool)
             step = 0
             while running.any():
@@ -116,8 +138,8 @@ def evaluate_prior(
                     done_lists = info["episode_task_completions"]  # in the order they were completed
                     completed = np.where(running, [len(done) for done in done_lists], completed)
                     for i in np.flatnonzero(running):
-                        if first[i] is None and len(done_lists[i]):
-                            first[i] = str(done_lists[i][0])
+                        if opener[i] is None and len(done_lists[i]):
+                            opener[i] = str(done_lists[i][0])
                 if maze:
                     reached |= running & info["success"].astype(bool)
                 for i in np.flatnonzero(running & (terminated | truncated)):
@@ -125,7 +147,7 @@ def evaluate_prior(
                     result.returns.append(float(returns[i]))
                     if kitchen:
                         result.subtasks.append(int(completed[i]))
-                        result.first_subtasks.append(first[i])
+                        result.first_subtasks.append(opener[i])
                     if maze:
                         result.successes.append(bool(reached[i]))
                     if on_episode is not None:

@@ -53,6 +53,15 @@ def test_kitchen_rollouts_count_subtasks():
     assert rollouts.first_subtask_counts() == {"none": 1}
 
 
+def test_reset_states_off_the_data_are_reported():
+    model = untrained_model("PointMaze_UMaze-v3", ("observation", "desired_goal"))
+    model.obs_std.fill_(1e3)
+    model.obs_std[0] = 1e-4  # the ball's x position: random at reset, so far off this "data"
+    rollouts = evaluate_prior(model, 2, workers=1, max_steps=5)
+    assert list(rollouts.reset_outliers()) == [0] and rollouts.reset_outliers()[0] > 100
+    assert len(rollouts.reset_sigma) == model.metadata.obs_dim
+
+
 def test_first_subtasks_are_counted_most_common_first():
     rollouts = PriorRollouts("FrankaKitchen-v1", subtasks=[2, 1, 0, 1], n_tasks=4,
                              first_subtasks=["kettle", "microwave", None, "microwave"])
