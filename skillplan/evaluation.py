@@ -71,8 +71,8 @@ class PriorRollouts:
         """State dimensions in which a reset state lay more than `threshold` data std's from the mean.
 
         Every episode's first skill is chosen at a reset state; off the data, the prior (and a PU
-        classifier weighting it) answer arbitrarily. FrankaKitchen-v1 resets with the kettle's
-        quaternion unnormalised until the first physics step: kitchen data shows that only at t = 0.
+        classifier weighting it) answer arbitrarily. FrankaKitchen-v1's reset noise perturbs the
+        kettle's quaternion, which the first physics step settles: kitchen data shows that only at t = 0.
         """
         return {dim: sigma for dim, sigma in enumerate(self.reset_sigma) if sigma > threshold}
 
