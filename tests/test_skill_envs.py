@@ -189,12 +189,17 @@ def test_ssac_kl_stays_bounded_where_the_prior_is_over_confident(priors, monkeyp
     assert torch.isfinite(divergence).all() and divergence.max() < 1e5  # 1e-5 std would give ~1e10
 
 
-def test_cem_trains_and_its_losses_move(priors, tmp_path):
-    env = gym.make("SkillPointMaze-v0", prior=priors["maze"], low_level_steps=80)
+def tiny_cem(prior: str, **learn: object) -> CEM:
+    """A CEM agent on the tiny maze prior with a small planner and learner; `learn` overrides the latter."""
+    env = gym.make("SkillPointMaze-v0", prior=prior, low_level_steps=80)
     config = CEMAgentConfig(**FAST, planner={"samples": 64, "elites": 8, "iterations": 2, "policy_samples": 4,
                                              "horizon_ramp_steps": 0},
-                            learn={"batch_size": 32, "sequence": 3, "hidden": (32, 32)})
-    agent = CEM(env, config)
+                            learn={"batch_size": 32, "sequence": 3, "hidden": (32, 32), **learn})
+    return CEM(env, config)
+
+
+def test_cem_trains_and_its_losses_move(priors, tmp_path):
+    agent = tiny_cem(priors["maze"])
     agent.learn(200, show_progress=False)
     # Fresh batches of 32 make single losses noisy: fit one fixed batch, with rewards planted on half
     # its skills (the maze paid none in 200 steps), which the reward head must learn.
@@ -213,11 +218,7 @@ def test_cem_alpha_ignores_kl_the_actor_cannot_reduce(priors, monkeypatch):
     # Half the states get a prior sharply far from any policy (KL past the clamp: no gradient), half a
     # broad one the actor can match. α must answer to the second half only: it falls once that half is
     # under δ, where counting the clamped half (mean KL ≥ 50 > δ = 5) would raise it at every step.
-    env = gym.make("SkillPointMaze-v0", prior=priors["maze"], low_level_steps=80)
-    config = CEMAgentConfig(**FAST, planner={"samples": 64, "elites": 8, "iterations": 2, "policy_samples": 4,
-                                             "horizon_ramp_steps": 0},
-                            learn={"batch_size": 32, "sequence": 3, "hidden": (32, 32), "init_alpha": 1.0})
-    agent = CEM(env, config)
+    agent = tiny_cem(priors["maze"], init_alpha=1.0)
     agent.learn(120, show_progress=False)
     fixed = agent.replay.sample_sequences(32, 3)
     agent.replay.sample_sequences = lambda *_: fixed
@@ -231,17 +232,12 @@ def test_cem_alpha_ignores_kl_the_actor_cannot_reduce(priors, monkeypatch):
     monkeypatch.setattr(agent.skill_model, "prior_dist", prior_dist)
     logs = [agent.update() for _ in range(150)]
     assert logs[0]["prior_kl_clamped"] >= 0.4 and logs[-1]["prior_kl_clamped"] >= 0.4
-    assert logs[-1]["prior_kl"] < config.learn.target_divergence
+    assert logs[-1]["prior_kl"] < agent.config.learn.target_divergence
     assert agent.log_alpha.exp().item() < 0.95  # started at 1.0
 
 
 def test_cem_alpha_stops_at_its_cap_when_the_kl_cannot_reach_delta(priors):
-    env = gym.make("SkillPointMaze-v0", prior=priors["maze"], low_level_steps=80)
-    config = CEMAgentConfig(**FAST, planner={"samples": 64, "elites": 8, "iterations": 2, "policy_samples": 4,
-                                             "horizon_ramp_steps": 0},
-                            learn={"batch_size": 32, "sequence": 3, "hidden": (32, 32), "init_alpha": 0.5,
-                                   "target_divergence": -1.0, "max_alpha": 0.6, "lr": 0.01})
-    agent = CEM(env, config)
+    agent = tiny_cem(priors["maze"], init_alpha=0.5, target_divergence=-1.0, max_alpha=0.6, lr=0.01)
     agent.learn(120, show_progress=False)
     alphas = [agent.update()["alpha"] for _ in range(60)]
     # a KL is never below δ = -1: α rises at every step (lr 0.01: 0.5 → 0.6 in about 18) and stops at 0.6
