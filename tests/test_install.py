@@ -56,3 +56,17 @@ def test_version_flag():
         [sys.executable, "-m", "skillplan.cli.main", "--version"], capture_output=True, text=True, check=True
     )
     assert out.stdout.strip() == f"skillplan {skillplan.__version__}"
+
+
+def test_every_package_directory_is_declared():
+    """A package missing from pyproject's list works in the editable checkout but not in a wheel."""
+    import tomllib
+
+    setuptools = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]
+    roots = {"skillplan": REPO / "skillplan"}
+    roots |= {name: REPO / folder for name, folder in setuptools["package-dir"].items()}
+    found = set()
+    for name, root in roots.items():
+        for module in root.rglob("*.py"):  # a directory of modules, with or without __init__.py
+            found.add(".".join((name, *module.parent.relative_to(root).parts)))
+    assert found == set(setuptools["packages"])
