@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import csv
+import itertools
+from types import SimpleNamespace
+
 import gymnasium as gym
 import numpy as np
 import pytest
 
+from skillplan.agents import base
 from skillplan.agents.sac import SAC, SACAgentConfig, SACConfig
 from skillplan.errors import CheckpointError, ConfigError, TrainingDivergedError
 
@@ -43,6 +48,18 @@ def test_resume_continues_from_the_saved_step(tmp_path):
     assert resumed.env_steps == 1_200 and resumed.replay.size == 1_200
     steps = [int(line.split(",")[0]) for line in (tmp_path / "metrics.csv").read_text().splitlines()[1:]]
     assert steps == sorted(steps) and steps[-1] == 1_200
+
+
+def test_resumed_run_reports_the_speed_of_its_own_steps(tmp_path, monkeypatch):
+    """env_steps_per_s counts the steps this call took, not those made before the resume."""
+    SAC(pendulum(), small_sac()).learn(600, tmp_path, show_progress=False)
+    clock = itertools.count()  # a fake clock: one second per reading
+    monkeypatch.setattr(base, "time", SimpleNamespace(perf_counter=lambda: float(next(clock))))
+    SAC(pendulum(), small_sac()).learn(1_200, tmp_path, resume=True, show_progress=False)
+    with open(tmp_path / "metrics.csv") as f:
+        evals = [row for row in csv.DictReader(f) if row["env_steps_per_s"]]
+    assert [int(row["step"]) for row in evals] == [600, 1_200]
+    assert float(evals[-1]["env_steps_per_s"]) == 600.0  # 600 steps since the resume, in one fake second
 
 
 def test_resume_with_another_config_lists_the_differences(tmp_path):

@@ -135,7 +135,8 @@ class Agent(ABC):
         next_ckpt = (self.env_steps // cfg.checkpoint_every + 1) * cfg.checkpoint_every
         obs, _ = self.env.reset(seed=cfg.seed + self.env_steps)
         self.episode_start()
-        episode_return, losses, started, last = 0.0, {}, time.perf_counter(), "—"
+        episode_return, losses, last = 0.0, {}, "—"
+        started, steps_at_start = time.perf_counter(), self.env_steps  # a resumed run's rate: its own steps
         status = TextColumn("{task.fields[status]}")
         with progress_bar(console, status, disable=not show_progress) as progress:
             task = progress.add_task(f"train {self.name}", total=total_env_steps,
@@ -164,7 +165,7 @@ class Agent(ABC):
                     result = self.evaluate(cfg.eval_episodes, eval_env)
                     last = ", ".join(f"{k} {v:.2f}" for k, v in result.items())
                     if log is not None:
-                        sps = self.env_steps / max(time.perf_counter() - started, 1e-9)
+                        sps = (self.env_steps - steps_at_start) / max(time.perf_counter() - started, 1e-9)
                         log.log(self.env_steps, {**{f"eval/{k}": v for k, v in result.items()},
                                                  **losses, "env_steps_per_s": sps})
                         log.flush()  # metrics.csv shows every evaluation as it happens
