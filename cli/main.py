@@ -66,10 +66,11 @@ def run() -> None:
         sys.exit(130)
     except typer.Abort:
         sys.exit(1)
-    except Exception as exc:  # click usage errors arrive here in non-standalone mode
-        import click
-
-        if isinstance(exc, click.ClickException):
+    except Exception as exc:
+        # Usage errors (an unknown option, a missing argument) arrive here in non-standalone
+        # mode. They are Click exceptions, but recent typer releases raise those of their own vendored
+        # copy of Click, so they are recognised by what they can do, not by class.
+        if callable(getattr(exc, "show", None)) and isinstance(getattr(exc, "exit_code", None), int):
             exc.show()
             sys.exit(exc.exit_code)
         raise

@@ -25,6 +25,15 @@ def test_help_explains_the_commands():
         assert command in result.stdout
 
 
+def test_usage_errors_are_one_message_and_exit_2_not_a_traceback():
+    for args, message in [(("pretrain", "--bogus"), "No such option: --bogus"),
+                          (("evaluate-prior",), "Missing argument"),
+                          (("frobnicate",), "No such command 'frobnicate'")]:
+        result = skillplan(*args)
+        assert result.returncode == 2, result.stderr
+        assert message in result.stderr and "Traceback" not in result.stderr
+
+
 def test_list_shows_local_counts(make_dataset):
     result = CliRunner().invoke(app, ["datasets", "list"])
     assert result.exit_code == 0
