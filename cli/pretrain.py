@@ -56,7 +56,10 @@ def pretrain_command(
     config: Path = typer.Option(None, "--config", help="YAML file with data/model/pretrain sections."),
     resume: bool = typer.Option(False, "--resume", help="Continue the run in --out from its checkpoint."),
     no_pu: bool = typer.Option(False, "--no-pu", help="Switch off both PU terms (adversarial + prior)."),
-    no_pu_prior: bool = typer.Option(False, "--no-pu-prior", help="Switch off only the PU-weighted prior."),
+    pu_prior: bool = typer.Option(
+        None, "--pu-prior/--no-pu-prior",
+        help="Weight the prior toward windows a PU classifier calls expert (default: off in every preset).",
+    ),
     no_dynamics: bool = typer.Option(False, "--no-dynamics", help="Switch off the skill dynamics model."),
     no_sde: bool = typer.Option(False, "--no-sde", help="Switch off skill-level data enhancement."),
     decoder: str = typer.Option(None, "--decoder", help="closed | open action decoder (default: closed)."),
@@ -71,9 +74,12 @@ def pretrain_command(
         dataset=dataset, expert_dataset=expert_dataset, steps=steps, batch_size=batch_size, seed=seed,
         lr=lr, threads=threads, precision=precision, decoder=decoder, compile=compile,
     )
-    switched_off = {"pu": no_pu, "pu_prior": no_pu or no_pu_prior, "dynamics": no_dynamics, "sde": no_sde}
-    if any(switched_off.values()):
-        overrides.setdefault("model", {}).update({term: False for term, off in switched_off.items() if off})
+    switched_off = {"pu": no_pu, "pu_prior": no_pu, "dynamics": no_dynamics, "sde": no_sde}
+    model = {term: False for term, off in switched_off.items() if off}
+    if pu_prior is not None and not no_pu:
+        model["pu_prior"] = pu_prior
+    if model:
+        overrides.setdefault("model", {}).update(model)
     run_config = resolve_config(preset, config, overrides)
     out = out or Path("runs") / run_config.data.dataset.replace("/", "_")
     console.print(f"[bold]pretrain[/bold] preset={run_config.preset} dataset={run_config.data.dataset} "

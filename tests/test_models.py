@@ -57,7 +57,7 @@ def test_reconstruction_and_prior_improve(pu_data):
 
 
 def test_pu_classifier_separates_expert_windows(pu_data):
-    _, after = train(pu_data, tiny_config(), steps=400)
+    _, after = train(pu_data, tiny_config(model={"pu_prior": True}), steps=400)
     # A quarter of the general data is expert-like, so a perfect PU classifier scores ~0.875.
     assert after["val_pu_cls_auc"] > 0.7
 
