@@ -58,7 +58,7 @@ def pretrain_command(
     no_pu: bool = typer.Option(False, "--no-pu", help="Switch off both PU terms (adversarial + prior)."),
     pu_prior: bool = typer.Option(
         None, "--pu-prior/--no-pu-prior",
-        help="Weight the prior toward windows a PU classifier calls expert (default: off in every preset).",
+        help="Weight the prior toward windows a PU classifier calls expert (default: on in skillplan only).",
     ),
     no_dynamics: bool = typer.Option(False, "--no-dynamics", help="Switch off the skill dynamics model."),
     no_sde: bool = typer.Option(False, "--no-sde", help="Switch off skill-level data enhancement."),

@@ -14,7 +14,7 @@ from skillplan.data.writing import write_dataset
 from skillplan.models.distributions import DiagGaussian
 from skillplan.models.pu import nnpu_loss, nnpu_risk, reverse_gradient
 from skillplan.models.skill_model import SkillModel
-from skillplan.pretrain import BatchSource, JointTrainer, metadata_for, normalize_episodes
+from skillplan.pretrain import BatchSource, JointTrainer, joint_loss, metadata_for, normalize_episodes
 from skillplan.validation import HeldOutWindows, auc, validate
 from tests.conftest import tiny_episodes
 from tests.pretrain_fixtures import tiny_config, write_pu_datasets
@@ -60,6 +60,27 @@ def test_pu_classifier_separates_expert_windows(pu_data):
     _, after = train(pu_data, tiny_config(model={"pu_prior": True}), steps=400)
     # A quarter of the general data is expert-like, so a perfect PU classifier scores ~0.875.
     assert after["val_pu_cls_auc"] > 0.7
+
+
+@pytest.mark.parametrize("penalty", [0.0, 1e-3])
+def test_saturated_pu_classifier_is_pulled_back_only_by_the_logit_penalty(pu_data, penalty):
+    """At logits of ±500 (the kitchen classifier reached ±1000) the sigmoid nnPU loss has no gradient
+    left, so a confident mistake would stay; the L2 penalty on the logits still pulls them back."""
+    config = tiny_config(model={"pu_prior": True}, pretrain={"pu_logit_penalty": penalty})
+    meta = metadata_for(pu_data, config)
+    model = SkillModel(config, meta)
+    with torch.no_grad():
+        model.classifier.net[-1].bias.fill_(500.0)
+    batches = BatchSource(normalize_episodes(pu_data.general, meta), normalize_episodes(pu_data.expert, meta),
+                          config.model.horizon, config.pretrain.n_skills, 64, 0.25, seed=0)
+    batch = batches.sample()
+    loss, _ = joint_loss(model, batch.observations, batch.actions, batches.n_expert)
+    loss.backward()
+    bias_grad = model.classifier.net[-1].bias.grad.item()
+    if penalty == 0:
+        assert abs(bias_grad) < 1e-6
+    else:
+        assert bias_grad > 0.5  # descent lowers every logit: 2 · 1e-3 · 500 = 1 at the bias
 
 
 def test_adversarial_term_aligns_embeddings():

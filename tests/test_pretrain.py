@@ -132,8 +132,8 @@ def test_each_preset_trains(data, preset):
     for _ in range(3):
         terms = trainer.step(batches.sample(), batches.n_expert)
     expected = {"spirl": {"bc", "kl", "prior"}, "skimo": {"bc", "kl", "prior", "obs", "consistency"},
-                "serla": {"bc", "kl", "prior", "sde", "pu_adv"},  # the PU-weighted prior is an option
-                "skillplan": {"bc", "kl", "prior", "sde", "pu_adv", "obs", "consistency"}}
+                "serla": {"bc", "kl", "prior", "sde", "pu_adv"},
+                "skillplan": {"bc", "kl", "prior", "sde", "pu_adv", "pu_cls", "obs", "consistency"}}
     assert set(terms) - {"loss", "grad_norm"} == expected[preset]
     assert all(torch.isfinite(v) for v in terms.values())
 
