@@ -1,7 +1,6 @@
 """Joint pretraining throughput (skill windows per second) on synthetic kitchen-shaped data.
 
-Run: python benchmarks/pretrain_throughput.py [--preset skillplan] [--all-terms] [--batch-size 256]
-[--steps 60].
+Run: python benchmarks/pretrain_throughput.py [--preset skillplan] [--batch-size 256] [--steps 60]
 A window is one batch row: N consecutive H-step skills (N = pretrain.n_skills). Writes
 benchmarks/results/pretrain_throughput.json.
 """
@@ -43,10 +42,8 @@ def synthetic_metadata(horizon: int, z_dim: int) -> SkillMetadata:
     )
 
 
-def measure(preset: str, batch_size: int, steps: int, warmup: int, overrides: dict, all_terms: bool) -> dict:
-    model = dict.fromkeys(("dynamics", "pu", "pu_prior", "sde"), True) if all_terms else {}
-    pretrain = {"batch_size": batch_size, **overrides}
-    config = resolve_config(preset, overrides={"model": model, "pretrain": pretrain})
+def measure(preset: str, batch_size: int, steps: int, warmup: int, overrides: dict) -> dict:
+    config = resolve_config(preset, overrides={"pretrain": {"batch_size": batch_size, **overrides}})
     torch.set_num_threads(config.pretrain.threads)
     torch.manual_seed(0)
     model = SkillModel(config, synthetic_metadata(config.model.horizon, config.model.z_dim))
@@ -63,8 +60,7 @@ def measure(preset: str, batch_size: int, steps: int, warmup: int, overrides: di
         trainer.step(source.sample(), source.n_expert)
     seconds = time.perf_counter() - start
     return {
-        "preset": preset, "all_terms": all_terms, "batch_size": batch_size, "n_skills": n_skills,
-        "horizon": config.model.horizon,
+        "preset": preset, "batch_size": batch_size, "n_skills": n_skills, "horizon": config.model.horizon,
         "precision": config.pretrain.precision, "threads": config.pretrain.threads,
         "compile": config.pretrain.compile,
         "steps_per_s": steps / seconds, "windows_per_s": steps * batch_size / seconds,
@@ -75,8 +71,6 @@ def measure(preset: str, batch_size: int, steps: int, warmup: int, overrides: di
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--preset", default="skillplan")
-    parser.add_argument("--all-terms", action="store_true",
-                        help="switch on every term (dynamics, both PU networks, SDE), whatever the preset")
     parser.add_argument("--batch-size", type=int, default=256)
     parser.add_argument("--steps", type=int, default=60)
     parser.add_argument("--warmup", type=int, default=10)
@@ -90,7 +84,7 @@ def main() -> None:
     if args.compile:
         overrides["compile"] = True
     load_before = os.getloadavg()[0]  # other processes on the cores skew the figure: record them
-    result = measure(args.preset, args.batch_size, args.steps, args.warmup, overrides, args.all_terms)
+    result = measure(args.preset, args.batch_size, args.steps, args.warmup, overrides)
     report({**result, "torch": torch.__version__, "load_average_1m_before": load_before}, args.out)
 
 if __name__ == "__main__":

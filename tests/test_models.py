@@ -57,7 +57,7 @@ def test_reconstruction_and_prior_improve(pu_data):
 
 
 def test_pu_classifier_separates_expert_windows(pu_data):
-    _, after = train(pu_data, tiny_config(model={"pu_prior": True}), steps=400)
+    _, after = train(pu_data, tiny_config(), steps=400)
     # A quarter of the general data is expert-like, so a perfect PU classifier scores ~0.875.
     assert after["val_pu_cls_auc"] > 0.7
 
@@ -66,7 +66,7 @@ def test_pu_classifier_separates_expert_windows(pu_data):
 def test_saturated_pu_classifier_is_pulled_back_only_by_the_logit_penalty(pu_data, penalty):
     """At logits of ±500 (the kitchen classifier reached ±1000) the sigmoid nnPU loss has no gradient
     left, so a confident mistake would stay; the L2 penalty on the logits still pulls them back."""
-    config = tiny_config(model={"pu_prior": True}, pretrain={"pu_logit_penalty": penalty})
+    config = tiny_config(pretrain={"pu_logit_penalty": penalty})
     meta = metadata_for(pu_data, config)
     model = SkillModel(config, meta)
     with torch.no_grad():

@@ -34,8 +34,7 @@ def metrics_steps(run) -> list[int]:
 
 def test_run_writes_checkpoint_logs_and_plot(data, tmp_path):
     run = tmp_path / "run"
-    config = tiny_config(model={"pu_prior": True}, pretrain={"steps": 30, "eval_every": 15})  # every term
-    result = pretrain(config, run, console=QUIET)
+    result = pretrain(tiny_config(pretrain={"steps": 30, "eval_every": 15}), run, console=QUIET)
     assert result.step == 30 and result.checkpoint == run / "prior"
     for name in ("config.yaml", "metrics.csv", "curves.png", "summary.json"):
         assert (run / name).is_file(), name
