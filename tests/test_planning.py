@@ -61,7 +61,8 @@ def error(z: Tensor, best: Tensor = BEST_FIRST) -> float:
 @pytest.mark.parametrize(("horizon", "iterations", "tolerance"), [(1, 6, 0.02), (2, 10, 0.1)])
 def test_finds_the_known_best_first_skill(horizon: int, iterations: int, tolerance: float) -> None:
     # Horizon 1 scores r(h0, z) + γ Q(h0 + z, π): the dynamics must carry h into the terminal value.
-    cem = planner(GoalModel(), horizon=horizon, iterations=iterations)
+    # The best skill lies 1.4 from the policy's mean: TD-MPC's max_std 2 lets the search reach it.
+    cem = planner(GoalModel(), horizon=horizon, iterations=iterations, max_std=2.0)
     assert error(cem.plan(H0, step=0, eval_mode=True)) < tolerance
     explored = cem.plan(H0, step=0)
     assert error(explored) < 0.3  # an elite's first skill plus exploration noise of the final std

@@ -218,7 +218,7 @@ def test_cem_alpha_ignores_kl_the_actor_cannot_reduce(priors, monkeypatch):
     # Half the states get a prior sharply far from any policy (KL past the clamp: no gradient), half a
     # broad one the actor can match. α must answer to the second half only: it falls once that half is
     # under δ, where counting the clamped half (mean KL ≥ 50 > δ = 5) would raise it at every step.
-    agent = tiny_cem(priors["maze"], init_alpha=1.0)
+    agent = tiny_cem(priors["maze"], fixed_alpha=None, init_alpha=1.0)
     agent.learn(120, show_progress=False)
     fixed = agent.replay.sample_sequences(32, 3)
     agent.replay.sample_sequences = lambda *_: fixed
@@ -237,11 +237,29 @@ def test_cem_alpha_ignores_kl_the_actor_cannot_reduce(priors, monkeypatch):
 
 
 def test_cem_alpha_stops_at_its_cap_when_the_kl_cannot_reach_delta(priors):
-    agent = tiny_cem(priors["maze"], init_alpha=0.5, target_divergence=-1.0, max_alpha=0.6, lr=0.01)
+    agent = tiny_cem(priors["maze"], fixed_alpha=None, init_alpha=0.5, target_divergence=-1.0, max_alpha=0.6,
+                     lr=0.01)
     agent.learn(120, show_progress=False)
     alphas = [agent.update()["alpha"] for _ in range(60)]
     # a KL is never below δ = -1: α rises at every step (lr 0.01: 0.5 → 0.6 in about 18) and stops at 0.6
     assert alphas[5] > 0.5 and alphas[-1] == pytest.approx(0.6)
+
+
+def test_cem_fixed_alpha_stays_put_and_holds_the_policy_to_the_prior(priors):
+    # The kitchen default: α fixed (SkiMo's 0.5), not tuned toward δ. On one fixed batch, a policy
+    # that pays 2 per nat of KL must end nearer the prior than one that pays 0.001.
+    kls = {}
+    for alpha in (0.001, 2.0):
+        torch.manual_seed(0)
+        agent = tiny_cem(priors["maze"], fixed_alpha=alpha, lr=0.01)
+        agent.learn(120, show_progress=False)
+        fixed = agent.replay.sample_sequences(32, 3)
+        agent.replay.sample_sequences = lambda *_, fixed=fixed: fixed
+        start = agent.log_alpha.item()
+        logs = [agent.update() for _ in range(100)]
+        assert all(log["alpha"] == pytest.approx(alpha) for log in logs) and agent.log_alpha.item() == start
+        kls[alpha] = logs[-1]["prior_kl"]
+    assert kls[2.0] < 0.5 * kls[0.001], kls
 
 
 def test_cem_needs_a_skill_env():

@@ -46,8 +46,13 @@ class CEMLearnConfig(BaseModel):
     consistency_coef: float = 2.0
     reward_coef: float = 0.5
     value_coef: float = 0.1
-    init_alpha: float = 0.1
-    target_divergence: float = 5.0  # δ for KL(π ‖ prior), as SSAC
+    # SkiMo's kitchen value: the policy pays a fixed α = 0.5 per nat of KL(π ‖ prior). Tuned toward δ
+    # instead (None), α sat at 0.02-0.26, the policy drifted onto skills whose values the critic had
+    # inflated, and the kitchen skillplan arm fell from 3 subtasks to 0-0.2 within 30-70k steps. With
+    # α fixed and the planner's max_std at SkiMo's 0.5, seed 0 held 2.6-3.0 from 30k to 60k.
+    fixed_alpha: float | None = 0.5
+    init_alpha: float = 0.1  # where α is tuned
+    target_divergence: float = 5.0  # δ for KL(π ‖ prior), as SSAC, where α is tuned
     # Past α = 1 a nat of divergence outweighs a whole subtask's reward: the policy is pinned to the
     # prior already. Where the actor cannot bring the KL under δ at all (the skimo preset's policy,
     # reading finetuned latents, stayed at 7-11 nats), α would otherwise grow without end.
@@ -199,19 +204,20 @@ class CEM(Agent):
         reachable = kl.detach() < cfg.max_divergence
         kl = kl.clamp(max=cfg.max_divergence)
         reachable_kl = (kl.detach() * reachable).sum() / reachable.sum().clamp_min(1)
-        alpha = self.log_alpha.exp().detach()
+        alpha = self.log_alpha.exp().detach() if cfg.fixed_alpha is None else torch.tensor(cfg.fixed_alpha)
         model.critic.requires_grad_(False)  # the actor step needs dQ/dz, not the critic's weight grads
         actor_loss = (alpha * kl - model.q_value(h, policy_z)).mean()
         model.critic.requires_grad_(True)
         self.actor_opt.zero_grad(set_to_none=True)
         actor_loss.backward()
         self.actor_opt.step()
-        alpha_loss = -self.log_alpha * (reachable_kl - cfg.target_divergence)
-        self.alpha_opt.zero_grad(set_to_none=True)
-        alpha_loss.backward()
-        self.alpha_opt.step()
-        with torch.no_grad():
-            self.log_alpha.clamp_(max=math.log(cfg.max_alpha))
+        if cfg.fixed_alpha is None:
+            alpha_loss = -self.log_alpha * (reachable_kl - cfg.target_divergence)
+            self.alpha_opt.zero_grad(set_to_none=True)
+            alpha_loss.backward()
+            self.alpha_opt.step()
+            with torch.no_grad():
+                self.log_alpha.clamp_(max=math.log(cfg.max_alpha))
 
         with torch.no_grad():
             for online, target in ((model.critic, model.critic_target),
