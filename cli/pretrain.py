@@ -56,7 +56,7 @@ def pretrain_command(
     config: Path = typer.Option(None, "--config", help="YAML file with data/model/pretrain sections."),
     resume: bool = typer.Option(False, "--resume", help="Continue the run in --out from its checkpoint."),
     no_pu: bool = typer.Option(False, "--no-pu", help="Switch off both PU terms (adversarial + prior)."),
-    pu_prior: bool = typer.Option(
+    pu_prior: bool | None = typer.Option(
         None, "--pu-prior/--no-pu-prior",
         help="Weight the prior toward windows a PU classifier calls expert (default: on in skillplan only).",
     ),
