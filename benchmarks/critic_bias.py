@@ -30,7 +30,8 @@ def critic_bias(agent: CEM, samples: int, seed: int = 0) -> dict[str, float]:
     h, next_h = model.encode(batch.obs), model.encode(batch.next_obs)
     q = model.q_value(h, batch.action)
     twins = model.critic_target(next_h, model.policy(next_h)[0].clamp(-agent.bound, agent.bound))
-    target = batch.reward + learn.gamma * (1 - batch.terminated) * twins.min(0).values
+    next_value = twins.min(0).values if learn.td_target == "min" else twins.mean(0)
+    target = batch.reward + learn.gamma * (1 - batch.terminated) * next_value
     paid = batch.reward > 0
     bias = (twins.min(0).values - twins.mean(0)).mean().item()
     return {"env_steps": agent.env_steps, "replayed_skills": agent.replay.size,

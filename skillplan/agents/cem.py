@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import copy
 import math
+from typing import Literal
 
 import gymnasium as gym
 import numpy as np
@@ -60,6 +61,12 @@ class CEMLearnConfig(BaseModel):
     prior_min_std: float = 0.05  # floor on the prior's std in the KL, as SSAC (over-confident off the data)
     max_divergence: float = 100.0  # clamp on the KL, as SSAC (SPiRL's max_divergence_range)
     grad_clip: float = 20.0
+    # How the TD target reads the target twins: their mean, or their minimum (TD3, TD-MPC, SkiMo). The
+    # minimum sits below the mean by half the twins' gap at every backup, and over γ = 0.99 per skill
+    # that bias compounds: the kitchen skillplan seed 0 critic fell to mean Q -3.0 on rewards ≥ 0, and
+    # the planner then preferred latents off the data, whose extrapolated values (+2) beat every
+    # on-data plan (-2): the plans scored 0 subtasks where the task policy alone scored 2.9.
+    td_target: Literal["min", "mean"] = "mean"
 
 
 class CEMAgentConfig(LoopConfig):
@@ -165,8 +172,9 @@ class CEM(Agent):
             next_h_target = model.encode(next_obs, target=True)
             next_h_online = model.encode(next_obs)
             next_z = model.policy(next_h_online)[0].clamp(-self.bound, self.bound)
-            td_target = reward + cfg.gamma * (1 - terminated) * model.critic_target(
-                next_h_online, next_z).min(0).values
+            twins = model.critic_target(next_h_online, next_z)
+            next_value = twins.min(0).values if cfg.td_target == "min" else twins.mean(0)
+            td_target = reward + cfg.gamma * (1 - terminated) * next_value
         h = model.encode(obs[0])
         latents, predicted = [], []
         for k in range(cfg.sequence):  # roll the latent model along the replayed skills
