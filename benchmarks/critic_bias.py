@@ -1,9 +1,13 @@
-"""Where a CEM agent's critic sits against its rewards: mean Q over replayed skills and the bias that
-the TD target's minimum over the twin critics adds at each backup.
+"""Where a CEM agent's critic sits against its rewards, and whether its planner still follows the data.
 
-Kitchen and maze rewards are never negative, so a negative mean Q is bias. A minimum that sits b
-below the twins' mean at every backup adds up to about b / (1 - γ) over the bootstrapped horizon:
-the kitchen skillplan run that collapsed at 160k had b = 0.05 and mean Q -3.0.
+Kitchen and maze rewards are never negative, so a negative mean Q is bias. A minimum over the twin
+critics that sits b below their mean at every backup adds up to about b / (1 - γ) over the
+bootstrapped horizon: the kitchen skillplan run that collapsed at 160k had b = 0.05 and mean Q -3.0.
+
+With --episodes, greedy episodes are played twice, by the planner and by the task policy's mean
+alone, and along the policy's episodes each decision's plan is scored against the policy's own
+rollout in the model: terminal value, and how far the final latent lies from replayed latents. A
+planner that trades predicted reward for the value of latents off the data scores below its policy.
 
     python benchmarks/critic_bias.py runs/suite-kitchen/runs/SkillKitchen-v0/skillplan/seed0/agent
 """
@@ -13,6 +17,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+import numpy as np
 import torch
 from _report import report
 
@@ -41,16 +46,60 @@ def critic_bias(agent: CEM, samples: int, seed: int = 0) -> dict[str, float]:
             "twin_min_bias_accumulated": bias / (1 - learn.gamma)}
 
 
+@torch.no_grad()
+def plan_vs_policy(agent: CEM, episodes: int, seed: int = 10_000) -> dict[str, float]:
+    """Greedy subtasks by the planner and by the policy mean; plan against policy rollout in the model."""
+    model, env = agent.model, agent.env
+    data_latents = model.encode(agent.replay.sample(4096).next_obs)
+
+    def policy_skill(h: torch.Tensor) -> torch.Tensor:
+        return model.policy(h)[0].clamp(-agent.bound, agent.bound)
+
+    def terminal(h: torch.Tensor, skills: torch.Tensor) -> tuple[float, float]:
+        for z in skills:
+            h = model.next_latent(h, z[None])
+        return model.q_value(h, policy_skill(h)).item(), torch.cdist(h, data_latents).min().item()
+
+    subtasks, gaps = {"plan": [], "policy": []}, {"plan": [], "policy": []}
+    for mode in ("plan", "policy"):
+        for i in range(episodes):
+            obs, _ = env.reset(seed=seed + i)
+            agent.episode_start()
+            done, info = False, {}
+            while not done:
+                h = model.encode(torch.as_tensor(obs, dtype=torch.float32)[None])
+                planned = agent.planner.plan(h, step=agent.env_steps, eval_mode=True)
+                rollout, hz = [], h
+                for _ in range(len(agent.planner.last_plan)):
+                    rollout.append(policy_skill(hz)[0])
+                    hz = model.next_latent(hz, rollout[-1][None])
+                if mode == "policy":
+                    gaps["plan"].append(terminal(h, agent.planner.last_plan))
+                    gaps["policy"].append(terminal(h, torch.stack(rollout)))
+                skill = planned if mode == "plan" else rollout[0]
+                obs, _, terminated, truncated, info = env.step(skill.numpy())
+                done = terminated or truncated
+            subtasks[mode].append(float(info.get("subtasks_completed", 0)))
+    result = {f"greedy_subtasks_{mode}": float(np.mean(values)) for mode, values in subtasks.items()}
+    for name, pairs in gaps.items():
+        result[f"{name}_terminal_q"], result[f"{name}_terminal_latent_distance"] = np.mean(pairs, 0).tolist()
+    return result
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("agent", type=Path, help="a CEM agent checkpoint dir (RUN/agent)")
     parser.add_argument("--samples", type=int, default=4096)
+    parser.add_argument("--episodes", type=int, default=0, help="greedy episodes by planner and by policy")
     parser.add_argument("--out", type=Path, default=RESULTS / "critic_bias.json")
     args = parser.parse_args()
     torch.set_num_threads(1)
-    result = critic_bias(CEM.load(args.agent), args.samples)
+    agent = CEM.load(args.agent)
+    result = critic_bias(agent, args.samples)
+    if args.episodes:
+        result |= plan_vs_policy(agent, args.episodes)
     report({"agent": str(args.agent), **result}, args.out)
 
 

@@ -121,6 +121,11 @@ class CEMPlanner:
             self.returns = torch.compile(self._returns, dynamic=False)
             self._propose = torch.compile(self._policy_proposals, dynamic=False)
 
+    @property
+    def last_plan(self) -> Tensor | None:
+        """The last decision's planned skill sequence [T, Dz] (its first skill was returned), if any."""
+        return self._prev_mean
+
     def reset(self) -> None:
         """Forget the previous plan: the next decision starts from a zero mean."""
         self._prev_mean = None
