@@ -61,12 +61,13 @@ class CEMLearnConfig(BaseModel):
     prior_min_std: float = 0.05  # floor on the prior's std in the KL, as SSAC (over-confident off the data)
     max_divergence: float = 100.0  # clamp on the KL, as SSAC (SPiRL's max_divergence_range)
     grad_clip: float = 20.0
-    # How the TD target reads the target twins: their mean, or their minimum (TD3, TD-MPC, SkiMo). The
-    # minimum sits below the mean by half the twins' gap at every backup, and over γ = 0.99 per skill
-    # that bias compounds: the kitchen skillplan seed 0 critic fell to mean Q -3.0 on rewards ≥ 0, and
-    # the planner then preferred latents off the data, whose extrapolated values (+2) beat every
-    # on-data plan (-2): the plans scored 0 subtasks where the task policy alone scored 2.9.
-    td_target: Literal["min", "mean"] = "mean"
+    # How the TD target reads the target twins: their minimum (TD3, TD-MPC, SkiMo) or their mean. Both
+    # drift on the kitchen, in opposite directions. With the minimum, skillplan seed 0's critic fell
+    # to mean Q -3.0 on rewards ≥ 0 by 180k, and the planner chased latents off the data whose
+    # extrapolated values beat the drifted on-data ones (plans 0.0 subtasks, the policy alone 2.9).
+    # With the mean, seed 0's critic rose to mean Q 1.8 (max 7.1, above any return) and it scored 0.0
+    # at 100k-110k, the task policy with the planner (2.9 at 120k); seed 1 fell to 1.4 at 120k.
+    td_target: Literal["min", "mean"] = "min"
 
 
 class CEMAgentConfig(LoopConfig):
