@@ -21,7 +21,7 @@ import numpy as np
 import torch
 from _report import report
 
-from skillplan.agents.cem import CEM
+from skillplan.agents.cem import CEM, twin_value
 
 RESULTS = Path(__file__).parent / "results"
 
@@ -35,8 +35,7 @@ def critic_bias(agent: CEM, samples: int, seed: int = 0) -> dict[str, float]:
     h, next_h = model.encode(batch.obs), model.encode(batch.next_obs)
     q = model.q_value(h, batch.action)
     twins = model.critic_target(next_h, model.policy(next_h)[0].clamp(-agent.bound, agent.bound))
-    next_value = twins.min(0).values if learn.td_target == "min" else twins.mean(0)
-    target = batch.reward + learn.gamma * (1 - batch.terminated) * next_value
+    target = batch.reward + learn.gamma * (1 - batch.terminated) * twin_value(twins, learn.td_target)
     paid = batch.reward > 0
     bias = (twins.min(0).values - twins.mean(0)).mean().item()
     return {"env_steps": agent.env_steps, "replayed_skills": agent.replay.size,
@@ -68,15 +67,15 @@ def plan_vs_policy(agent: CEM, episodes: int, seed: int = 10_000) -> dict[str, f
             done, info = False, {}
             while not done:
                 h = model.encode(torch.as_tensor(obs, dtype=torch.float32)[None])
-                planned = agent.planner.plan(h, step=agent.env_steps, eval_mode=True)
-                rollout, hz = [], h
-                for _ in range(len(agent.planner.last_plan)):
-                    rollout.append(policy_skill(hz)[0])
-                    hz = model.next_latent(hz, rollout[-1][None])
-                if mode == "policy":
+                skill = agent.planner.plan(h, step=agent.env_steps, eval_mode=True)
+                if mode == "policy":  # play the policy; score the plan it passed over against its rollout
+                    rollout, hz = [], h
+                    for _ in range(len(agent.planner.last_plan)):
+                        rollout.append(policy_skill(hz)[0])
+                        hz = model.next_latent(hz, rollout[-1][None])
                     gaps["plan"].append(terminal(h, agent.planner.last_plan))
                     gaps["policy"].append(terminal(h, torch.stack(rollout)))
-                skill = planned if mode == "plan" else rollout[0]
+                    skill = rollout[0]
                 obs, _, terminated, truncated, info = env.step(skill.numpy())
                 done = terminated or truncated
             subtasks[mode].append(float(info.get("subtasks_completed", 0)))

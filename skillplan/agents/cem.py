@@ -114,6 +114,11 @@ class TaskModel(nn.Module):
         return mean, log_std.clamp(-5, 2).exp()
 
 
+def twin_value(twins: torch.Tensor, how: Literal["min", "mean"]) -> torch.Tensor:
+    """The value the TD target bootstraps from: the twins' [2, ...] minimum or mean."""
+    return twins.min(0).values if how == "min" else twins.mean(0)
+
+
 def gaussian_kl(mean: torch.Tensor, std: torch.Tensor, prior: torch.distributions.Normal) -> torch.Tensor:
     """KL(N(mean, std) ‖ prior), summed over skill dimensions."""
     return torch.distributions.kl_divergence(torch.distributions.Normal(mean, std), prior).sum(-1)
@@ -173,8 +178,7 @@ class CEM(Agent):
             next_h_target = model.encode(next_obs, target=True)
             next_h_online = model.encode(next_obs)
             next_z = model.policy(next_h_online)[0].clamp(-self.bound, self.bound)
-            twins = model.critic_target(next_h_online, next_z)
-            next_value = twins.min(0).values if cfg.td_target == "min" else twins.mean(0)
+            next_value = twin_value(model.critic_target(next_h_online, next_z), cfg.td_target)
             td_target = reward + cfg.gamma * (1 - terminated) * next_value
         h = model.encode(obs[0])
         latents, predicted = [], []
