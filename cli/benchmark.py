@@ -33,6 +33,7 @@ def overview(ctx: typer.Context) -> None:
     table.add_row("throughput [--quick]", "every speed figure below in one run, summarised")
     table.add_row("sample-efficiency [--quick]", "methods × envs × seeds: learning curves, IQM and CIs")
     table.add_row("report DIR", "rewrite a sample-efficiency suite's CSV, tables and plots")
+    table.add_row("restore RESULTS --out DIR", "rebuild a suite dir from its committed report, to finish it")
     for stem, doc in available_scripts().items():
         table.add_row(f"run {stem}", doc)
     console.print(table)
@@ -120,3 +121,20 @@ def report(out: Path = typer.Argument(..., help="A sample-efficiency suite direc
     from skillplan.benchmarking.report import write_report
 
     write_report(out, console)
+
+
+@benchmark_app.command("restore")
+def restore(
+    results: Path = typer.Argument(..., help="A committed copy of a suite's report (suite.json, timing.json, "
+                                   "evaluations.csv), e.g. benchmarks/results/sample_efficiency_kitchen."),
+    out: Path = typer.Option(..., "--out", help="The new suite dir to rebuild."),
+) -> None:
+    """Rebuild a suite dir from its report elsewhere; its command then runs only what is missing.
+
+    Runs that reached the step budget come back finished; partial runs and the priors are redone.
+    """
+    from skillplan.benchmarking.suite import restore_suite
+
+    restored = restore_suite(results, out)
+    console.print(f"restored {len(restored)} finished run(s) into {out}: {', '.join(restored) or 'none'}. "
+                  "Rerun the suite's command (suite.json's `command`) with --out there to finish it.")

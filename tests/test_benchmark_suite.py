@@ -14,7 +14,16 @@ from rich.console import Console
 from safetensors.torch import load_file, save_file
 
 from skillplan.benchmarking.report import EVALUATIONS, SUMMARY_JSON, SUMMARY_MD, interval, value_at
-from skillplan.benchmarking.suite import DONE_FILE, SUITE_FILE, SuiteConfig, _train, plan, run_suite
+from skillplan.benchmarking.suite import (
+    DONE_FILE,
+    SUITE_FILE,
+    TIMING_FILE,
+    SuiteConfig,
+    _train,
+    plan,
+    restore_suite,
+    run_suite,
+)
 from skillplan.envs.generate import generate_dataset
 from skillplan.errors import ConfigError, SkillplanError
 
@@ -147,6 +156,45 @@ def test_interrupted_and_corrupt_runs_resume_or_are_named(finished_suite, tmp_pa
     evals = [int(r["step"]) for r in read_rows(interrupted / "metrics.csv") if r["eval/success"]]
     assert len(evals) == 3 and evals[0] < 160 <= evals[1] < 240 <= evals[2]  # kept, then continued
     assert (out / SUMMARY_MD).is_file()  # the report still covers the runs that finished
+
+
+def test_a_suite_restored_from_its_report_reruns_only_the_rest(finished_suite, tmp_path, monkeypatch):
+    config, finished, minari_root = finished_suite
+    monkeypatch.setenv("MINARI_DATASETS_PATH", minari_root)
+    committed = tmp_path / "committed"  # what a results dir in git holds: the report, no runs, no priors
+    committed.mkdir()
+    for name in (SUITE_FILE, TIMING_FILE):
+        shutil.copy(finished / name, committed / name)
+    rows = read_rows(finished / EVALUATIONS)
+    def cut(r):  # spirl seed 1 was interrupted at 160 steps
+        return r["method"] == "spirl" and r["seed"] == "1" and int(r["env_steps"]) > 160
+
+    partial = [r for r in rows if not cut(r)]
+    with (committed / EVALUATIONS).open("w", newline="") as f:
+        writer = csv.DictWriter(f, rows[0].keys())
+        writer.writeheader()
+        writer.writerows(partial)
+
+    out = tmp_path / "restored"
+    restored = restore_suite(committed, out)
+    assert len(restored) == 5 and f"spirl {ENV} seed 1" not in restored
+    console = Console(file=io.StringIO())
+    run_suite(config, out, workers=1, console=console)
+    assert "5/6 training runs already done; 1 prior(s) to pretrain first" in console.file.getvalue()
+    assert not (out / "pretrain" / "pointmaze-scripted-skillplan").exists()  # no run left needed it
+    trained = [p.parent.relative_to(out / "runs" / ENV) for p in out.glob("runs/*/*/*/agent")]
+    assert [str(p) for p in trained] == ["spirl/seed1"]
+    again = read_rows(out / EVALUATIONS)
+    assert [r for r in again if r["method"] != "spirl" or r["seed"] != "1"] == [
+        r for r in rows if r["method"] != "spirl" or r["seed"] != "1"]
+    assert [int(r["env_steps"]) for r in again if r["method"] == "spirl" and r["seed"] == "1"][-1] >= 240
+    earlier = json.loads((committed / TIMING_FILE).read_text())["sessions"]
+    assert json.loads((out / TIMING_FILE).read_text())["sessions"][:-1] == earlier  # the earlier time counts
+    with pytest.raises(ConfigError, match="already holds a suite"):
+        restore_suite(committed, out)
+    (committed / TIMING_FILE).unlink()
+    with pytest.raises(ConfigError, match=r"lacks timing\.json"):
+        restore_suite(committed, tmp_path / "elsewhere")
 
 
 def test_a_different_suite_or_a_corrupt_suite_file_is_refused(finished_suite, tmp_path):

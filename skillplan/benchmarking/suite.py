@@ -15,7 +15,9 @@ Pretraining is seeded once (seed 0) per preset; the seeds vary the downstream ag
 from __future__ import annotations
 
 import copy
+import csv
 import hashlib
+import io
 import json
 import multiprocessing as mp
 import os
@@ -39,6 +41,7 @@ from skillplan.io import atomic_write_text, read_json
 from skillplan.progress import progress_bar
 
 SUITE_FILE, DONE_FILE, TIMING_FILE, PRIOR_FILE = "suite.json", "done.json", "timing.json", "prior.json"
+RESTORED_METRICS = ("return", "subtasks", "success")  # what a report keeps of each evaluation
 
 
 class SuiteConfig(BaseModel):
@@ -293,6 +296,49 @@ def _claim(out: Path, config: SuiteConfig) -> None:
     atomic_write_text(out / SUITE_FILE, json.dumps(record, indent=2))
 
 
+def restore_suite(results: Path, out: Path) -> list[str]:
+    """Rebuild a suite directory from its committed report, so the suite command runs only what is missing.
+
+    `results` holds a copy of the report (suite.json, timing.json, evaluations.csv). A run whose
+    evaluations reach the suite's step budget comes back finished (its metrics.csv and done.json);
+    a partial one has no checkpoint to continue from, so it is left to run again from the start.
+    Priors are not in a report: the suite pretrains them again. Returns the finished runs' keys.
+    """
+    results, out = Path(results), Path(out)
+    if (out / SUITE_FILE).exists():
+        raise ConfigError(f"'{out}' already holds a suite; restore into a new directory.")
+    needed = (SUITE_FILE, TIMING_FILE, "evaluations.csv")
+    missing = [name for name in needed if not (results / name).is_file()]
+    if missing:
+        raise ConfigError(f"'{results}' is not a suite report: it lacks {', '.join(missing)}.")
+    config = load_suite_config(results)
+    runs: dict[tuple[str, str, int], list[dict[str, str]]] = {}
+    with (results / "evaluations.csv").open() as f:
+        for row in csv.DictReader(f):
+            try:
+                runs.setdefault((row["env"], row["method"], int(row["seed"])), []).append(row)
+            except (KeyError, ValueError):
+                raise ConfigError(f"'{results / 'evaluations.csv'}' is corrupt (row {row}).") from None
+    restored = []
+    for (env, method, seed), rows in sorted(runs.items()):
+        reached = max(int(r["env_steps"]) for r in rows)
+        ours = env in config.envs and method in config.methods and seed < config.seeds
+        if not ours or reached < config.steps:
+            continue
+        run = out / "runs" / env / method / f"seed{seed}"
+        metrics = io.StringIO()
+        writer = csv.writer(metrics)
+        writer.writerow(["step", *(f"eval/{k}" for k in RESTORED_METRICS)])
+        writer.writerows([r["env_steps"], *(r.get(k, "") for k in RESTORED_METRICS)] for r in rows)
+        atomic_write_text(run / "metrics.csv", metrics.getvalue())
+        atomic_write_text(run / DONE_FILE, json.dumps({"env_steps": reached, "steps": config.steps,
+                                                       "restored_from": str(results)}))
+        restored.append(f"{method} {env} seed {seed}")
+    for name in (TIMING_FILE, SUITE_FILE):  # suite.json last: it marks the directory a suite
+        atomic_write_text(out / name, (results / name).read_text())
+    return restored
+
+
 def _ensure_datasets(datasets: set[str], console: Console) -> None:
     """Load (and so generate, if scripted and missing) each dataset here, before workers race to do it."""
     from skillplan.data.loading import load_offline_data
@@ -313,14 +359,15 @@ def _schedule(pretrains: list[PretrainJob], trains: list[TrainJob], workers: int
         job.check_unchanged()
     for job in trains:
         job.check_prior()
-    todo_pre = [j for j in pretrains if not j.done()]
     todo_train = [j for j in trains if not j.done()]
+    needed = {t.prior for t in todo_train}  # a restored suite may not need every prior again
+    todo_pre = [j for j in pretrains if not j.done() and j.out / "prior" in needed]
     failures: dict[str, str] = {}
     if not todo_pre and not todo_train:
         console.print("every run of this suite has finished; rewriting the report")
         return failures
-    console.print(f"{len(pretrains) - len(todo_pre)}/{len(pretrains)} pretraining and "
-                  f"{len(trains) - len(todo_train)}/{len(trains)} training runs already done")
+    console.print(f"{len(trains) - len(todo_train)}/{len(trains)} training runs already done; "
+                  f"{len(todo_pre)} prior(s) to pretrain first")
     waiting = {j.out: [t for t in todo_train if t.prior == j.out / "prior"] for j in todo_pre}
     blocked = {t.out for ts in waiting.values() for t in ts}
     ready: list[PretrainJob | TrainJob] = [*todo_pre, *(t for t in todo_train if t.out not in blocked)]
