@@ -165,6 +165,9 @@ def test_a_suite_restored_from_its_report_reruns_only_the_rest(finished_suite, t
     committed.mkdir()
     for name in (SUITE_FILE, TIMING_FILE):
         shutil.copy(finished / name, committed / name)
+    spirl_prior = finished / "pretrain" / "pointmaze-scripted-spirl"  # committed without optimizer state
+    shutil.copytree(spirl_prior, committed / "pretrain" / spirl_prior.name,
+                    ignore=lambda _, names: [n for n in names if n == "training.safetensors"])
     rows = read_rows(finished / EVALUATIONS)
     def cut(r):  # spirl seed 1 was interrupted at 160 steps
         return r["method"] == "spirl" and r["seed"] == "1" and int(r["env_steps"]) > 160
@@ -177,11 +180,14 @@ def test_a_suite_restored_from_its_report_reruns_only_the_rest(finished_suite, t
 
     out = tmp_path / "restored"
     restored = restore_suite(committed, out)
-    assert len(restored) == 5 and f"spirl {ENV} seed 1" not in restored
+    assert len(restored) == 6 and f"spirl {ENV} seed 1" not in restored
+    assert "pretrain pointmaze-scripted-spirl" in restored
     console = Console(file=io.StringIO())
     run_suite(config, out, workers=1, console=console)
-    assert "5/6 training runs already done; 1 prior(s) to pretrain first" in console.file.getvalue()
+    assert "5/6 training runs already done; 0 prior(s) to pretrain first" in console.file.getvalue()
     assert not (out / "pretrain" / "pointmaze-scripted-skillplan").exists()  # no run left needed it
+    assert json.loads((out / "runs" / ENV / "spirl" / "seed1" / "prior.json").read_text())["fingerprint"] == (
+        json.loads((finished / "runs" / ENV / "spirl" / "seed0" / "prior.json").read_text())["fingerprint"])
     trained = [p.parent.relative_to(out / "runs" / ENV) for p in out.glob("runs/*/*/*/agent")]
     assert [str(p) for p in trained] == ["spirl/seed1"]
     again = read_rows(out / EVALUATIONS)

@@ -22,6 +22,7 @@ import json
 import multiprocessing as mp
 import os
 import queue
+import shutil
 import sys
 import time
 import traceback
@@ -36,8 +37,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from rich.console import Console
 
 from skillplan.benchmarking.methods import ENV_DATASETS, METHODS, check_names
+from skillplan.checkpoint import REQUIRED_FILES
 from skillplan.errors import ConfigError, SkillplanError
-from skillplan.io import atomic_write_text, read_json
+from skillplan.io import atomic_directory, atomic_write_text, read_json
 from skillplan.progress import progress_bar
 
 SUITE_FILE, DONE_FILE, TIMING_FILE, PRIOR_FILE = "suite.json", "done.json", "timing.json", "prior.json"
@@ -302,7 +304,9 @@ def restore_suite(results: Path, out: Path) -> list[str]:
     `results` holds a copy of the report (suite.json, timing.json, evaluations.csv). A run whose
     evaluations reach the suite's step budget comes back finished (its metrics.csv and done.json);
     a partial one has no checkpoint to continue from, so it is left to run again from the start.
-    Priors are not in a report: the suite pretrains them again. Returns the finished runs' keys.
+    Priors come back where the copy holds them (pretrain/<dataset>-<preset>/: summary.json and the
+    prior's weights, config and metadata, not its optimizer state); the suite pretrains the others
+    again. Returns the keys of the restored priors and runs.
     """
     results, out = Path(results), Path(out)
     if (out / SUITE_FILE).exists():
@@ -334,6 +338,14 @@ def restore_suite(results: Path, out: Path) -> list[str]:
         atomic_write_text(run / DONE_FILE, json.dumps({"env_steps": reached, "steps": config.steps,
                                                        "restored_from": str(results)}))
         restored.append(f"{method} {env} seed {seed}")
+    for summary in sorted(results.glob("pretrain/*/summary.json")):
+        pretrained = summary.parent
+        target = out / pretrained.relative_to(results)
+        with atomic_directory(target / "prior") as staging:
+            for name in REQUIRED_FILES:
+                shutil.copy(pretrained / "prior" / name, staging / name)
+        atomic_write_text(target / "summary.json", summary.read_text())
+        restored.append(f"pretrain {pretrained.name}")
     for name in (TIMING_FILE, SUITE_FILE):  # suite.json last: it marks the directory a suite
         atomic_write_text(out / name, (results / name).read_text())
     return restored
