@@ -92,6 +92,8 @@ def sample_efficiency(
                                          "(default: on, off with --quick)."),
     out: Path = typer.Option(None, "--out", help="Suite dir (default: runs/benchmark[-quick]). Rerunning "
                              "the same command there resumes it."),
+    only: list[str] = typer.Option(None, "--only", help="Run only these of the suite's runs this time: "
+                                   "METHOD or METHOD:SEED, repeatable (e.g. those that fit the time left)."),
 ) -> None:
     """Train every method on every env over seeds; write evaluations.csv, summary.md and one PNG per env.
 
@@ -112,7 +114,7 @@ def sample_efficiency(
     n_runs = len(config.envs) * len(config.methods) * config.seeds
     console.print(f"[bold]sample-efficiency[/bold]: {n_runs} runs of {config.steps:,} env steps "
                   f"({', '.join(config.methods)} on {', '.join(config.envs)}) → {out}")
-    run_suite(config, out, workers=workers, console=console)
+    run_suite(config, out, workers=workers, only=only, console=console)
 
 
 @benchmark_app.command("report")

@@ -130,7 +130,7 @@ def test_rerun_of_a_finished_suite_trains_nothing(finished_suite, monkeypatch):
     before = {p: p.stat().st_mtime_ns for p in out.glob("runs/*/*/*/metrics.csv")}
     console = Console(file=io.StringIO())
     run_suite(config, out, workers=1, console=console)
-    assert "every run of this suite has finished" in console.file.getvalue()
+    assert "every run asked for has finished" in console.file.getvalue()
     assert {p: p.stat().st_mtime_ns for p in out.glob("runs/*/*/*/metrics.csv")} == before
 
 
@@ -183,8 +183,13 @@ def test_a_suite_restored_from_its_report_reruns_only_the_rest(finished_suite, t
     assert len(restored) == 6 and f"spirl {ENV} seed 1" not in restored
     assert "pretrain pointmaze-scripted-spirl" in restored
     console = Console(file=io.StringIO())
-    run_suite(config, out, workers=1, console=console)
-    assert "5/6 training runs already done; 0 prior(s) to pretrain first" in console.file.getvalue()
+    run_suite(config, out, workers=1, only=["sac", "spirl:0"], console=console)  # all restored: no work
+    assert "every run asked for has finished" in console.file.getvalue()
+    assert not list(out.glob("runs/*/*/*/agent"))
+    with pytest.raises(ConfigError, match="SEED 0-1"):
+        run_suite(config, out, only=["spirl:2"], console=console)
+    run_suite(config, out, workers=1, only=["spirl:1"], console=console)
+    assert "0/1 training runs already done; 0 prior(s) to pretrain first" in console.file.getvalue()
     assert not (out / "pretrain" / "pointmaze-scripted-skillplan").exists()  # no run left needed it
     assert json.loads((out / "runs" / ENV / "spirl" / "seed1" / "prior.json").read_text())["fingerprint"] == (
         json.loads((finished / "runs" / ENV / "spirl" / "seed0" / "prior.json").read_text())["fingerprint"])
@@ -195,7 +200,8 @@ def test_a_suite_restored_from_its_report_reruns_only_the_rest(finished_suite, t
         r for r in rows if r["method"] != "spirl" or r["seed"] != "1"]
     assert [int(r["env_steps"]) for r in again if r["method"] == "spirl" and r["seed"] == "1"][-1] >= 240
     earlier = json.loads((committed / TIMING_FILE).read_text())["sessions"]
-    assert json.loads((out / TIMING_FILE).read_text())["sessions"][:-1] == earlier  # the earlier time counts
+    sessions = json.loads((out / TIMING_FILE).read_text())["sessions"]
+    assert sessions[:len(earlier)] == earlier and len(sessions) == len(earlier) + 2  # earlier time counts
     with pytest.raises(ConfigError, match="already holds a suite"):
         restore_suite(committed, out)
     (committed / TIMING_FILE).unlink()

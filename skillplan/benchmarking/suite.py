@@ -227,13 +227,20 @@ def _check_agent_overrides(config: SuiteConfig) -> None:
                           f"settings: {', '.join(CEMConfig.model_fields)}.")
 
 
-def run_suite(config: SuiteConfig, out: Path, *, workers: int = 2, console: Console | None = None) -> None:
-    """Run (or resume) the suite in `out`, then write its report; failed runs are named at the end."""
+def run_suite(config: SuiteConfig, out: Path, *, workers: int = 2, only: list[str] | None = None,
+              console: Console | None = None) -> None:
+    """Run (or resume) the suite in `out`, then write its report; failed runs are named at the end.
+
+    `only` limits this invocation to some runs ("METHOD" or "METHOD:SEED"), e.g. those that fit
+    the time at hand; the report still covers every run so far.
+    """
     from skillplan.benchmarking.report import write_report
 
     console = console or Console()
     out = Path(out)
     pretrains, trains = plan(config, out)
+    if only:
+        trains = select_runs(trains, only, config)
     _claim(out, config)
     clock = WallClock(out / TIMING_FILE, workers)
     _ensure_datasets({job.dataset for job in pretrains}, console)
@@ -246,6 +253,19 @@ def run_suite(config: SuiteConfig, out: Path, *, workers: int = 2, console: Cons
             f"{len(failures)} job(s) of the suite in '{out}' failed ({lines}). The report covers the "
             "runs that finished; rerun the same command to retry the rest."
         )
+
+
+def select_runs(trains: list[TrainJob], only: list[str], config: SuiteConfig) -> list[TrainJob]:
+    """The runs that `only` names, each "METHOD" (every seed) or "METHOD:SEED"."""
+    chosen = []
+    for name in only:
+        method, _, seed = name.partition(":")
+        if method not in config.methods or (seed and not (seed.isdigit() and int(seed) < config.seeds)):
+            raise ConfigError(f"--only '{name}' names no run of this suite. Its runs: METHOD or "
+                              f"METHOD:SEED with METHOD one of {', '.join(config.methods)} and SEED "
+                              f"0-{config.seeds - 1}.")
+        chosen += [t for t in trains if t.method == method and (not seed or t.seed == int(seed))]
+    return [t for t in trains if t in chosen]
 
 
 class WallClock:
@@ -376,7 +396,7 @@ def _schedule(pretrains: list[PretrainJob], trains: list[TrainJob], workers: int
     todo_pre = [j for j in pretrains if not j.done() and j.out / "prior" in needed]
     failures: dict[str, str] = {}
     if not todo_pre and not todo_train:
-        console.print("every run of this suite has finished; rewriting the report")
+        console.print("every run asked for has finished; rewriting the report")
         return failures
     console.print(f"{len(trains) - len(todo_train)}/{len(trains)} training runs already done; "
                   f"{len(todo_pre)} prior(s) to pretrain first")
