@@ -42,6 +42,17 @@ def test_sac_learns_writes_metrics_and_round_trips(tmp_path):
     assert loaded.env_steps == agent.env_steps == 1_200
 
 
+@pytest.mark.parametrize("update_every", [1, 4])
+def test_updates_come_every_update_every_steps_after_learning_starts(update_every, monkeypatch):
+    agent = SAC(pendulum(), small_sac(update_every=update_every, updates_per_step=2))
+    calls = []
+    monkeypatch.setattr(agent, "update", lambda: calls.append(agent.env_steps) or {"critic_loss": 0.0})
+    agent.learn(400, show_progress=False)
+    # 201 steps reach learning_starts (env steps 200 to 400): 2 updates every `update_every` of them
+    assert len(calls) == 2 * (201 // update_every)
+    assert calls[:2] == [200 + update_every - 1] * 2
+
+
 def test_resume_continues_from_the_saved_step(tmp_path):
     SAC(pendulum(), small_sac()).learn(600, tmp_path, show_progress=False)
     resumed = SAC(pendulum(), small_sac()).learn(1_200, tmp_path, resume=True, show_progress=False)

@@ -17,7 +17,7 @@ from typing import Any, ClassVar
 import gymnasium as gym
 import numpy as np
 import torch
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from rich.console import Console
 from rich.progress import TextColumn
 from safetensors.torch import load_file, save_file
@@ -37,6 +37,9 @@ class LoopConfig(BaseModel):
 
     learning_starts: int = 5_000
     updates_per_step: int = 1
+    # Agent steps between rounds of `updates_per_step` updates. SkiMo trains its kitchen agent 10
+    # times every 500 env steps: once per 5 skills.
+    update_every: int = Field(1, ge=1)
     buffer_size: int = 1_000_000
     eval_every: int = 10_000
     eval_episodes: int = 10
@@ -135,7 +138,7 @@ class Agent(ABC):
         next_ckpt = (self.env_steps // cfg.checkpoint_every + 1) * cfg.checkpoint_every
         obs, _ = self.env.reset(seed=cfg.seed + self.env_steps)
         self.episode_start()
-        episode_return, losses, last = 0.0, {}, "—"
+        episode_return, losses, last, since_update = 0.0, {}, "—", 0
         started, steps_at_start = time.perf_counter(), self.env_steps  # a resumed run's rate: its own steps
         status = TextColumn("{task.fields[status]}")
         with progress_bar(console, status, disable=not show_progress) as progress:
@@ -158,9 +161,12 @@ class Agent(ABC):
                     self.episode_start()
                     episode_return = 0.0
                 if self.env_steps >= cfg.learning_starts:
-                    for _ in range(cfg.updates_per_step):
-                        losses = self.update()
-                    self._check_finite(losses, run_dir)
+                    since_update += 1
+                    if since_update == cfg.update_every:
+                        since_update = 0
+                        for _ in range(cfg.updates_per_step):
+                            losses = self.update()
+                        self._check_finite(losses, run_dir)
                 if self.env_steps >= next_eval or self.env_steps >= total_env_steps:
                     result = self.evaluate(cfg.eval_episodes, eval_env)
                     last = ", ".join(f"{k} {v:.2f}" for k, v in result.items())
