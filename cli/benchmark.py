@@ -138,5 +138,8 @@ def restore(
     from skillplan.benchmarking.suite import restore_suite
 
     restored = restore_suite(results, out)
-    console.print(f"restored {len(restored)} finished run(s) into {out}: {', '.join(restored) or 'none'}. "
-                  "Rerun the suite's command (suite.json's `command`) with --out there to finish it.")
+    priors = [key for key in restored if key.startswith("pretrain ")]
+    runs = [key for key in restored if key not in priors]
+    console.print(f"restored into {out}: {len(runs)} finished run(s) ({', '.join(runs) or 'none'}) and "
+                  f"{len(priors)} prior(s). Rerun the suite's command (suite.json's `command`) with "
+                  "--out there to finish it.")
