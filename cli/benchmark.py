@@ -133,7 +133,8 @@ def restore(
 ) -> None:
     """Rebuild a suite dir from its report elsewhere; its command then runs only what is missing.
 
-    Runs that reached the step budget come back finished; partial runs and the priors are redone.
+    Runs that reached the step budget come back finished, and so do the priors the copy holds;
+    partial runs, and priors it lacks, are redone.
     """
     from skillplan.benchmarking.suite import restore_suite
 

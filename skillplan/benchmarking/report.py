@@ -24,7 +24,8 @@ from skillplan.benchmarking.suite import SUITE_FILE, TIMING_FILE, SuiteConfig, l
 from skillplan.io import atomic_write_text, read_json, save_figure
 
 EVALUATIONS, SUMMARY_MD, SUMMARY_JSON = "evaluations.csv", "summary.md", "summary.json"
-FIELDS = ("env", "method", "agent", "preset", "seed", "env_steps", "return", "subtasks", "success")
+EVAL_METRICS = ("return", "subtasks", "success")  # what the report keeps of each evaluation
+FIELDS = ("env", "method", "agent", "preset", "seed", "env_steps", *EVAL_METRICS)
 CONFIDENCE, RESAMPLES = 0.95, 2_000
 
 
@@ -46,7 +47,7 @@ def collect(out: Path, config: SuiteConfig) -> list[dict[str, Any]]:
                     "env": env_dir.name, "method": method_dir.name,
                     "agent": method.agent, "preset": method.preset or "",
                     "seed": int(seed), "env_steps": int(float(row["step"])),
-                    **{k: float(row[f"eval/{k}"]) for k in ("return", "subtasks", "success")
+                    **{k: float(row[f"eval/{k}"]) for k in EVAL_METRICS
                        if row.get(f"eval/{k}")},
                 })
     return rows

@@ -43,7 +43,6 @@ from skillplan.io import atomic_directory, atomic_write_text, read_json
 from skillplan.progress import progress_bar
 
 SUITE_FILE, DONE_FILE, TIMING_FILE, PRIOR_FILE = "suite.json", "done.json", "timing.json", "prior.json"
-RESTORED_METRICS = ("return", "subtasks", "success")  # what a report keeps of each evaluation
 
 
 class SuiteConfig(BaseModel):
@@ -257,15 +256,15 @@ def run_suite(config: SuiteConfig, out: Path, *, workers: int = 2, only: list[st
 
 def select_runs(trains: list[TrainJob], only: list[str], config: SuiteConfig) -> list[TrainJob]:
     """The runs that `only` names, each "METHOD" (every seed) or "METHOD:SEED"."""
-    chosen = []
+    wanted = set()
     for name in only:
         method, _, seed = name.partition(":")
         if method not in config.methods or (seed and not (seed.isdigit() and int(seed) < config.seeds)):
             raise ConfigError(f"--only '{name}' names no run of this suite. Its runs: METHOD or "
                               f"METHOD:SEED with METHOD one of {', '.join(config.methods)} and SEED "
                               f"0-{config.seeds - 1}.")
-        chosen += [t for t in trains if t.method == method and (not seed or t.seed == int(seed))]
-    return [t for t in trains if t in chosen]
+        wanted |= {(method, int(seed))} if seed else {(method, k) for k in range(config.seeds)}
+    return [t for t in trains if (t.method, t.seed) in wanted]
 
 
 class WallClock:
@@ -328,21 +327,23 @@ def restore_suite(results: Path, out: Path) -> list[str]:
     prior's weights, config and metadata, not its optimizer state); the suite pretrains the others
     again. Returns the keys of the restored priors and runs.
     """
+    from skillplan.benchmarking.report import EVAL_METRICS, EVALUATIONS  # report imports this module
+
     results, out = Path(results), Path(out)
     if (out / SUITE_FILE).exists():
         raise ConfigError(f"'{out}' already holds a suite; restore into a new directory.")
-    needed = (SUITE_FILE, TIMING_FILE, "evaluations.csv")
+    needed = (SUITE_FILE, TIMING_FILE, EVALUATIONS)
     missing = [name for name in needed if not (results / name).is_file()]
     if missing:
         raise ConfigError(f"'{results}' is not a suite report: it lacks {', '.join(missing)}.")
     config = load_suite_config(results)
     runs: dict[tuple[str, str, int], list[dict[str, str]]] = {}
-    with (results / "evaluations.csv").open() as f:
+    with (results / EVALUATIONS).open() as f:
         for row in csv.DictReader(f):
             try:
                 runs.setdefault((row["env"], row["method"], int(row["seed"])), []).append(row)
             except (KeyError, ValueError):
-                raise ConfigError(f"'{results / 'evaluations.csv'}' is corrupt (row {row}).") from None
+                raise ConfigError(f"'{results / EVALUATIONS}' is corrupt (row {row}).") from None
     restored = []
     for (env, method, seed), rows in sorted(runs.items()):
         reached = max(int(r["env_steps"]) for r in rows)
@@ -352,8 +353,8 @@ def restore_suite(results: Path, out: Path) -> list[str]:
         run = out / "runs" / env / method / f"seed{seed}"
         metrics = io.StringIO()
         writer = csv.writer(metrics)
-        writer.writerow(["step", *(f"eval/{k}" for k in RESTORED_METRICS)])
-        writer.writerows([r["env_steps"], *(r.get(k, "") for k in RESTORED_METRICS)] for r in rows)
+        writer.writerow(["step", *(f"eval/{k}" for k in EVAL_METRICS)])
+        writer.writerows([r["env_steps"], *(r.get(k, "") for k in EVAL_METRICS)] for r in rows)
         atomic_write_text(run / "metrics.csv", metrics.getvalue())
         atomic_write_text(run / DONE_FILE, json.dumps({"env_steps": reached, "steps": config.steps,
                                                        "restored_from": str(results)}))
