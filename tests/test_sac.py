@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import pytest
 import torch
 
 from skillplan.agents.networks import SquashedGaussian, mlp
@@ -45,21 +46,24 @@ def test_squashed_gaussian_log_prob_matches_change_of_variables():
     assert torch.allclose(hist[inner], density[inner], rtol=0.05), (centres, hist, density)
 
 
-def test_sac_learns_the_best_action():
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+def test_sac_learns_the_best_action(precision):
     torch.manual_seed(0)
-    agent = SoftActorCritic(3, 1, bound=1.0, config=SACConfig(hidden=(64, 64), lr=1e-3, init_alpha=0.01))
+    config = SACConfig(hidden=(64, 64), lr=1e-3, init_alpha=0.01, precision=precision)
+    agent = SoftActorCritic(3, 1, bound=1.0, config=config)
     before = abs(mean_action(agent) - 0.5)
     train(agent, bandit_buffer(0.5), 800)
     assert abs(mean_action(agent) - 0.5) < 0.1 < before
 
 
-def test_ssac_kl_term_pulls_the_policy_to_the_prior():
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+def test_ssac_kl_term_pulls_the_policy_to_the_prior(precision):
     torch.manual_seed(0)
 
     def prior(obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         return torch.full((len(obs), 1), -0.6), torch.full((len(obs), 1), 0.1)
 
-    config = SACConfig(hidden=(64, 64), lr=1e-3, auto_alpha=False)
+    config = SACConfig(hidden=(64, 64), lr=1e-3, auto_alpha=False, precision=precision)
     weak = SoftActorCritic(3, 1, 1.0, config.model_copy(update={"init_alpha": 1e-4}), prior=prior)
     strong = SoftActorCritic(3, 1, 1.0, config.model_copy(update={"init_alpha": 3.0}), prior=prior)
     buffer = bandit_buffer(0.5)

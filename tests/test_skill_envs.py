@@ -171,6 +171,23 @@ def test_ssac_trains_on_a_skill_env_and_round_trips(priors, tmp_path):
     np.testing.assert_array_equal(loaded.predict(obs), agent.predict(obs))
 
 
+def test_ssac_bf16_updates_stay_finite_where_the_prior_sits_at_the_action_bound(priors):
+    env = gym.make("SkillPointMaze-v0", prior=priors["maze"])
+    sac = SSACConfig().sac.model_copy(update={"precision": "bf16"})
+    agent = SSAC(env, SSACConfig(**FAST, sac=sac))
+    with torch.no_grad():  # push the policy's (the prior copy's) means far past the bound
+        agent.learner.actor.net.net[-1].bias[: agent.action_dim] = 100.0
+    with agent.learner.forward_precision():
+        _, log_prob = agent.learner.actor(torch.zeros(8, 6))
+    assert torch.isfinite(log_prob).all(), log_prob
+    rng = np.random.default_rng(0)
+    for _ in range(300):
+        obs, next_obs, z = rng.normal(size=6), rng.normal(size=6), rng.uniform(-1, 1, agent.action_dim)
+        agent.replay.add(obs, z, 1.0, next_obs, False)
+    metrics = [agent.update() for _ in range(5)]
+    assert all(np.isfinite(list(m.values())).all() for m in metrics), metrics
+
+
 def test_ssac_kl_stays_bounded_where_the_prior_is_over_confident(priors, monkeypatch):
     env = gym.make("SkillPointMaze-v0", prior=priors["maze"])
     agent = SSAC(env, SSACConfig(**FAST))

@@ -53,7 +53,7 @@ class TwinQ(nn.Module):
         x = x.reshape(1, -1, x.shape[-1]).expand(2, -1, -1)
         for layer, norm in zip(self.layers, self.norms, strict=True):
             x = F.relu(norm(layer(x)))
-        return self.head(x).reshape(2, *batch_shape)
+        return self.head(x).float().reshape(2, *batch_shape)  # fp32 out, also under bf16 autocast
 
 
 class SquashedGaussian(nn.Module):
@@ -71,7 +71,7 @@ class SquashedGaussian(nn.Module):
 
     def forward(self, obs: torch.Tensor, deterministic: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
         """A reparameterised action and its log-probability (summed over dimensions)."""
-        mean, log_std = self.net(obs).chunk(2, -1)
+        mean, log_std = self.net(obs).float().chunk(2, -1)  # the density math stays fp32 under autocast
         log_std = log_std.clamp(*self.LOG_STD_RANGE)
         noise = torch.zeros_like(mean) if deterministic else torch.randn_like(mean)
         pre = mean + log_std.exp() * noise

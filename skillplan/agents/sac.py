@@ -10,12 +10,13 @@ from __future__ import annotations
 import copy
 import math
 from collections.abc import Callable
+from typing import Literal
 
 import gymnasium as gym
 import numpy as np
 import torch
 from gymnasium import spaces
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from torch import nn
 
 from skillplan.agents.base import Agent, LoopConfig, load_optimizer_tensors, optimizer_tensors
@@ -39,6 +40,10 @@ class SACConfig(BaseModel):
     auto_alpha: bool = True
     target_divergence: float | None = None  # δ; None: SAC's entropy target, δ = action dim
     max_divergence: float | None = None  # clamp on the KL estimate (SPiRL's max_divergence_range)
+    precision: Literal["fp32", "bf16"] = Field(
+        "fp32", description="bf16: the networks' matrix products in an update run under bfloat16 "
+        "autocast (faster on CPUs with bf16 units); log-probabilities, targets and losses stay fp32"
+    )
 
 
 class SoftActorCritic(nn.Module):
@@ -74,25 +79,32 @@ class SoftActorCritic(nn.Module):
     def act(self, obs: torch.Tensor, deterministic: bool = False) -> torch.Tensor:
         return self.actor(obs, deterministic)[0]
 
+    def forward_precision(self) -> torch.autocast:
+        """The autocast region of the update's forward passes. Backward passes and optimizer steps run
+        outside it: autocast keeps its bf16 copies of the weights for as long as a region lasts."""
+        return torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.config.precision == "bf16")
+
     def update(self, batch: Batch) -> dict[str, float]:
         """One gradient step on critic, actor and α; returns the losses for logging."""
         cfg, alpha = self.config, self.log_alpha.exp().detach()
 
-        with torch.no_grad():
+        with torch.no_grad(), self.forward_precision():
             next_action, next_log_prob = self.actor(batch.next_obs)
             next_q = self.critic_target(batch.next_obs, next_action).min(0).values
             soft_next = next_q - alpha * self.divergence(batch.next_obs, next_action, next_log_prob)
             target = batch.reward + cfg.gamma * (1 - batch.terminated) * soft_next
-        q = self.critic(batch.obs, batch.action)
+        with self.forward_precision():
+            q = self.critic(batch.obs, batch.action)
         critic_loss = (q - target).pow(2).mean()
         self.critic_opt.zero_grad(set_to_none=True)
         critic_loss.backward()
         self.critic_opt.step()
 
-        action, log_prob = self.actor(batch.obs)
-        divergence = self.divergence(batch.obs, action, log_prob)
         self.critic.requires_grad_(False)  # the actor step needs dQ/da, not the critic's weight grads
-        q_pi = self.critic(batch.obs, action).min(0).values
+        with self.forward_precision():
+            action, log_prob = self.actor(batch.obs)
+            divergence = self.divergence(batch.obs, action, log_prob)
+            q_pi = self.critic(batch.obs, action).min(0).values
         self.critic.requires_grad_(True)
         actor_loss = (alpha * divergence - q_pi).mean()
         self.actor_opt.zero_grad(set_to_none=True)

@@ -44,7 +44,8 @@ class _PriorAsPolicy(nn.Module):
         self.bound = bound
 
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
-        mean, log_std = self.net(standardize_obs(obs, self.mean, self.std)).chunk(2, -1)
+        # fp32 under bf16 autocast too: there 0.999 would round to 1 and atanh to infinity
+        mean, log_std = self.net(standardize_obs(obs, self.mean, self.std)).float().chunk(2, -1)
         ratio = (mean / self.bound).clamp(-0.999, 0.999)
         pre_log_std = log_std - torch.log(self.bound * (1 - ratio.square()))
         return torch.cat([torch.atanh(ratio), pre_log_std], -1)
@@ -67,7 +68,7 @@ class SSAC(SAC):
 
         def prior(obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
             dist = model.prior_dist(obs)
-            return dist.mean, dist.stddev.clamp_min(min_std)
+            return dist.mean.float(), dist.stddev.float().clamp_min(min_std)
 
         return SoftActorCritic(self.obs_dim, self.action_dim, self.bound, self.config.sac,
                                prior=prior, actor_net=_PriorAsPolicy(model, self.bound))
