@@ -13,6 +13,7 @@ import pytest
 from rich.console import Console
 from safetensors.torch import load_file, save_file
 
+from skillplan.benchmarking import report
 from skillplan.benchmarking.report import EVALUATIONS, SUMMARY_JSON, SUMMARY_MD, interval, value_at
 from skillplan.benchmarking.suite import (
     DONE_FILE,
@@ -122,6 +123,17 @@ def test_value_at_takes_the_first_evaluation_past_the_budget():
     assert value_at(rows, 160, "success") == 1.0
     assert value_at(rows, 80, "success") == 0.0
     assert value_at(rows, 300, "success") is None
+
+
+def test_the_plot_legend_says_how_many_seeds_reached_the_budget(tmp_path, monkeypatch):
+    figures = []
+    monkeypatch.setattr(report, "save_figure", lambda fig, path: figures.append(fig))
+    rows = [{"env": ENV, "method": method, "seed": seed, "env_steps": step, "success": 1.0}
+            for method, last in (("sac", 100), ("spirl", 200)) for seed in (0, 1)
+            for step in range(100, (200 if seed == 0 else last) + 1, 100)]
+    report.plot(rows, ENV, "success", 100, 200, tmp_path / "curves.png")
+    labels = [text.get_text() for text in figures[0].axes[0].get_legend().get_texts()]
+    assert labels == ["sac (2 seeds, 1 at 200)", "spirl (2 seeds)"]
 
 
 def test_rerun_of_a_finished_suite_trains_nothing(finished_suite, monkeypatch):
