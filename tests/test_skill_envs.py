@@ -215,6 +215,16 @@ def tiny_cem(prior: str, **learn: object) -> CEM:
     return CEM(env, config)
 
 
+def test_cem_training_with_one_seed_gives_identical_weights(priors, tmp_path):
+    states = []
+    for run in ("a", "b"):
+        agent = tiny_cem(priors["maze"])
+        agent.learn(200, tmp_path / run, show_progress=False)
+        states.append(agent.state_tensors())
+    assert states[0].keys() == states[1].keys()
+    assert [k for k in states[0] if not torch.equal(states[0][k], states[1][k])] == []
+
+
 def test_cem_trains_and_its_losses_move(priors, tmp_path):
     agent = tiny_cem(priors["maze"])
     agent.learn(200, show_progress=False)
