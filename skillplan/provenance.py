@@ -39,11 +39,16 @@ def commit() -> str:
     return f"{head}-dirty" if dirty else head
 
 
+def machine() -> dict[str, Any]:
+    """The CPU model and the number of cores."""
+    return {"cpu": cpu_model(), "cores": os.cpu_count()}
+
+
 def provenance(command: list[str] | None = None) -> dict[str, Any]:
     """Machine (CPU model, cores), commit, package version and the command line (default: `sys.argv`)."""
     argv = command if command is not None else sys.argv
     return {
-        "machine": {"cpu": cpu_model(), "cores": os.cpu_count()},
+        "machine": machine(),
         "commit": commit(),
         "version": skillplan.__version__,
         "command": " ".join(argv),

@@ -6,6 +6,7 @@ import csv
 import dataclasses
 import io
 import json
+import os
 import shutil
 
 import numpy as np
@@ -106,6 +107,7 @@ def test_summary_numbers_match_the_csv(finished_suite):
     assert "commit:" in table and "machine:" in table and "command:" in table
     sessions = json.loads((out / "timing.json").read_text())["sessions"]
     assert len(sessions) == 1 and sessions[0]["seconds"] > 0 and "wall time:" in table
+    assert sessions[0]["machine"]["cores"] == os.cpu_count()
     assert (out / f"{ENV}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
@@ -134,6 +136,15 @@ def test_the_plot_legend_says_how_many_seeds_reached_the_budget(tmp_path, monkey
     report.plot(rows, ENV, "success", 100, 200, tmp_path / "curves.png")
     labels = [text.get_text() for text in figures[0].axes[0].get_legend().get_texts()]
     assert labels == ["sac (2 seeds, 1 at 200)", "spirl (2 seeds)"]
+
+
+def test_the_summary_names_every_machine_the_suite_ran_on():
+    record = {"machine": {"cpu": "Xeon", "cores": 2},
+              "sessions": [{"seconds": 60.0}, {"seconds": 60.0, "machine": {"cpu": "Xeon", "cores": 2}},
+                           {"seconds": 60.0, "machine": {"cpu": "EPYC", "cores": 2}}]}
+    text = report.markdown({}, [], record)
+    assert "- machine: Xeon, 2 cores; EPYC, 2 cores" in text
+    assert "- wall time: 3.0 min over 3 invocation(s)" in text
 
 
 def test_rerun_of_a_finished_suite_trains_nothing(finished_suite, monkeypatch):

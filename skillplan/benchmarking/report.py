@@ -135,13 +135,15 @@ def write_report(out: Path, console: Console | None = None) -> dict[str, Any]:
 
 def markdown(summary: dict[str, Any], budgets: list[int], record: dict[str, Any]) -> str:
     """The summary tables as markdown, headed by the machine, commit and command that made them."""
-    machine = record.get("machine", {})
+    # the machine the suite started on, then any other its invocations ran on
+    machines = [record.get("machine", {}), *(s["machine"] for s in record["sessions"] if "machine" in s)]
+    names = dict.fromkeys(f"{m.get('cpu', '?')}, {m.get('cores', '?')} cores" for m in machines)
     lines = [
         "# Sample-efficiency suite",
         "",
         f"- command: `{record.get('command', '?')}`",
         f"- commit: `{record.get('commit', '?')}`",
-        f"- machine: {machine.get('cpu', '?')}, {machine.get('cores', '?')} cores",
+        f"- machine: {'; '.join(names)}",
         f"- wall time: {_duration(sum(s['seconds'] for s in record['sessions']))} over "
         f"{len(record['sessions'])} invocation(s)",
         f"- cells: mean [95% bootstrap CI] · IQM over seeds (n = seeds that reached the budget); "

@@ -41,6 +41,7 @@ from skillplan.checkpoint import REQUIRED_FILES
 from skillplan.errors import ConfigError, SkillplanError
 from skillplan.io import atomic_directory, atomic_write_text, read_json
 from skillplan.progress import progress_bar
+from skillplan.provenance import machine, provenance
 
 SUITE_FILE, DONE_FILE, TIMING_FILE, PRIOR_FILE = "suite.json", "done.json", "timing.json", "prior.json"
 
@@ -268,14 +269,14 @@ def select_runs(trains: list[TrainJob], only: list[str], config: SuiteConfig) ->
 
 
 class WallClock:
-    """Each invocation's wall time in timing.json, kept current while it runs, so an interrupted
-    suite still accounts for the time it spent; the report adds the invocations up."""
+    """Each invocation's wall time and machine in timing.json, kept current while it runs, so an
+    interrupted suite still accounts for the time it spent; the report adds the invocations up."""
 
     def __init__(self, path: Path, workers: int) -> None:
         self.path, self.started, self.written = path, time.time(), 0.0
         self.sessions = read_json(path).get("sessions", [])
         self.sessions.append({"started": time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(self.started)),
-                              "workers": workers, "seconds": 0.0})
+                              "workers": workers, "seconds": 0.0, "machine": machine()})
         self.record(final=True)
 
     def record(self, final: bool = False) -> None:
@@ -300,8 +301,6 @@ def load_suite_config(out: Path) -> SuiteConfig:
 
 def _claim(out: Path, config: SuiteConfig) -> None:
     """Write suite.json, or check that an existing one describes the same suite (then it resumes)."""
-    from skillplan.provenance import provenance
-
     if out.exists() and not out.is_dir():
         raise ConfigError(f"--out '{out}' is a file; a suite needs a directory.")
     if (out / SUITE_FILE).exists():
