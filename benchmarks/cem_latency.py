@@ -117,7 +117,7 @@ def machine() -> dict:
     fields = dict(line.split(":", 1) for line in cpuinfo.splitlines() if ":" in line)
     model_name, flags = fields.get("model name\t", "unknown").strip(), fields.get("flags\t\t", "").split()
     return {"cpu": model_name, "cores": os.cpu_count(), "amx_bf16": "amx_bf16" in flags,
-            "load_average_1m_at_start": os.getloadavg()[0]}
+            "avx512_bf16": "avx512_bf16" in flags, "load_average_1m_at_start": os.getloadavg()[0]}
 
 
 def main() -> None:
@@ -196,7 +196,7 @@ def markdown(runs: list[dict]) -> str:
         return f"{run['ms_per_decision'][k]:.1f}" if k in run["ms_per_decision"] else "–"
 
     summary = "\n".join(
-        f"| {i + 1} | {run['threads']} | {run['hidden']} | {cell(run, 'naive')} | "
+        f"| {i + 1} | {run['machine']['cpu']} | {run['threads']} | {run['hidden']} | {cell(run, 'naive')} | "
         + " | ".join(cell(run, k) for k in VARIANTS)
         + f" | {max(run['speedup_vs_naive'].values()):.1f}× | "
         + f"{run['machine']['load_average_1m_at_start']:.1f} |"
@@ -216,15 +216,16 @@ def markdown(runs: list[dict]) -> str:
         "in one process, so a busy neighbour slows them alike; the ratio to the naive loop is the "
         "robust number.\n\n"
         "## Runs\n\n"
-        f"| run | threads | hidden | naive | {' | '.join(VARIANTS)} | best vs naive | load at start |\n"
-        f"|{'---|' * (6 + len(VARIANTS))}\n"
+        f"| run | cpu | threads | hidden | naive | {' | '.join(VARIANTS)} | best vs naive | load at start |\n"
+        f"|{'---|' * (7 + len(VARIANTS))}\n"
         f"{summary}\n\n"
         "## Latest run\n\n"
         f"Model: {r['model']}.\n\n"
         "| planner | median ms | p10 ms | vs naive (median) | model rollouts alone (ms) | first call (s) |\n"
         "|---|---|---|---|---|---|\n"
         f"{detail}\n\n"
-        f"Machine: {m['cpu']}, {m['cores']} cores (AMX-BF16: {m['amx_bf16']}), torch {r['torch']}, "
+        f"Machine: {m['cpu']}, {m['cores']} cores (AMX-BF16: {m['amx_bf16']}, AVX512-BF16: "
+        f"{m.get('avx512_bf16', '?')}), torch {r['torch']}, "
         f"{r['threads']} threads (OMP_WAIT_POLICY {r['omp_wait_policy']}); 1-min load average "
         f"{m['load_average_1m_at_start']:.1f} at start, {m['load_average_1m_at_end']:.1f} at end.\n"
         f"Command: `{r['command']}`\n"
