@@ -22,6 +22,7 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
+from skillplan import provenance
 from skillplan.agents.planning import CEMConfig, CEMPlanner
 
 RESULTS = Path(__file__).parent / "results"
@@ -113,11 +114,12 @@ def time_blocks(fns: dict[str, Callable[[], object]], blocks: int, per_block: in
 
 
 def machine() -> dict:
+    """skillplan's machine record plus the CPU's bf16 units and the load at the start."""
     cpuinfo = Path("/proc/cpuinfo").read_text()
     fields = dict(line.split(":", 1) for line in cpuinfo.splitlines() if ":" in line)
-    model_name, flags = fields.get("model name\t", "unknown").strip(), fields.get("flags\t\t", "").split()
-    return {"cpu": model_name, "cores": os.cpu_count(), "amx_bf16": "amx_bf16" in flags,
-            "avx512_bf16": "avx512_bf16" in flags, "load_average_1m_at_start": os.getloadavg()[0]}
+    flags = fields.get("flags\t\t", "").split()
+    return {**provenance.machine(), "amx_bf16": "amx_bf16" in flags, "avx512_bf16": "avx512_bf16" in flags,
+            "load_average_1m_at_start": os.getloadavg()[0]}
 
 
 def main() -> None:
