@@ -37,6 +37,7 @@ def _stack(frames: list) -> dict | np.ndarray:
 def random_rollouts(env: gym.Env, dataset_id: str, episodes: int, seed: int = 0) -> None:
     """Write random-action episodes of `env` (full dict observations) as a Minari dataset."""
     buffers = []
+    env.action_space.seed(seed)  # the same data, so the same tiny priors, in every test session
     for i in range(episodes):
         obs, _ = env.reset(seed=seed + i)
         frames, actions, done = [obs], [], False
@@ -233,7 +234,7 @@ def test_cem_trains_and_its_losses_move(priors, tmp_path):
     obs, z, reward, next_obs, terminated = agent.replay.sample_sequences(32, 3)
     reward = (torch.arange(reward.numel()) % 2).float().view_as(reward)
     agent.replay.sample_sequences = lambda *_: Batch(obs, z, reward, next_obs, terminated)
-    losses = [agent.update()["reward_loss"] for _ in range(80)]
+    losses = [agent.update()["reward_loss"] for _ in range(150)]
     # from predicting 0 (0.87) to below the best constant (0.5 of that): it tells the skills apart
     assert losses[-1] < 0.45 * losses[0]
     agent.save(tmp_path / "agent")
