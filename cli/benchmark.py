@@ -79,12 +79,15 @@ def sample_efficiency(
     envs: list[str] = typer.Option(None, "--env", help="Env(s), repeatable (default SkillKitchen-v0)."),
     agents: list[str] = typer.Option(None, "--agents", help="Method(s): sac, spirl, serla, skimo, "
                                      "skillplan; repeat the option. Default: all five."),
-    seeds: int = typer.Option(None, "--seeds", help="Seeds per method and env (default 3)."),
+    seeds: int = typer.Option(None, "--seeds", help="Seeds per method and env (default 5)."),
+    priors: str = typer.Option(None, "--priors", help="per-seed (default): seed k of every method trains "
+                               "on a prior pretrained with seed k, so the pretraining draw shows in the "
+                               "CIs; shared: one prior (seed 0) per preset for every seed."),
     steps: int = typer.Option(None, "--steps", help="Low-level env steps per run (default 250,000)."),
     pretrain_steps: int = typer.Option(None, "--pretrain-steps", help="Gradient steps per prior "
                                        "(default: each preset's own)."),
     eval_every: int = typer.Option(None, "--eval-every", help="Env steps between evaluations."),
-    eval_episodes: int = typer.Option(None, "--eval-episodes", help="Episodes per evaluation."),
+    eval_episodes: int = typer.Option(None, "--eval-episodes", help="Episodes per evaluation (default 20)."),
     workers: int = typer.Option(2, "--workers", "-w", min=1, help="Runs in parallel (processes, 1 thread "
                                 "each)."),
     compile_planner: bool = typer.Option(None, "--compile-planner/--no-compile-planner", help="CEM plans "
@@ -97,12 +100,14 @@ def sample_efficiency(
 ) -> None:
     """Train every method on every env over seeds; write evaluations.csv, summary.md and one PNG per env.
 
-    Priors are pretrained once per (dataset, preset) and shared by the seeds. An interrupted suite
+    Priors are pretrained per (dataset, preset, seed) and shared by the methods and envs that use the
+    same preset and data. An interrupted suite
     resumes where it stopped when the same command is run again.
     """
     from skillplan.benchmarking.suite import QUICK, SuiteConfig, run_suite
 
-    given = {"envs": envs or None, "methods": agents or None, "seeds": seeds, "steps": steps,
+    given = {"envs": envs or None, "methods": agents or None, "seeds": seeds, "priors": priors,
+             "steps": steps,
              "pretrain_steps": pretrain_steps, "eval_every": eval_every, "eval_episodes": eval_episodes,
              "compile_planner": compile_planner}
     settings = {**(QUICK if quick else {}), **{k: v for k, v in given.items() if v is not None}}

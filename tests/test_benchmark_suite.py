@@ -15,6 +15,7 @@ from rich.console import Console
 from safetensors.torch import load_file, save_file
 
 from skillplan.benchmarking import report
+from skillplan.benchmarking.methods import METHODS
 from skillplan.benchmarking.report import EVALUATIONS, SUMMARY_JSON, SUMMARY_MD, interval, value_at
 from skillplan.benchmarking.suite import (
     DONE_FILE,
@@ -22,6 +23,7 @@ from skillplan.benchmarking.suite import (
     TIMING_FILE,
     SuiteConfig,
     _train,
+    load_suite_config,
     plan,
     restore_suite,
     run_suite,
@@ -79,9 +81,10 @@ def test_every_run_reports_every_evaluation(finished_suite):
             assert steps[-1] >= config.steps
             assert all(0 <= float(r["success"]) <= 1 for r in rows)
             assert (out / "runs" / ENV / method / f"seed{seed}" / DONE_FILE).is_file()
-    # one prior per preset in use, shared by both seeds
+    # one prior per preset in use and seed
     assert sorted(p.name for p in (out / "pretrain").iterdir()) == [
-        "pointmaze-scripted-skillplan", "pointmaze-scripted-spirl"]
+        "pointmaze-scripted-skillplan-seed0", "pointmaze-scripted-skillplan-seed1",
+        "pointmaze-scripted-spirl-seed0", "pointmaze-scripted-spirl-seed1"]
 
 
 def test_summary_numbers_match_the_csv(finished_suite):
@@ -138,6 +141,35 @@ def test_the_plot_legend_says_how_many_seeds_reached_the_budget(tmp_path, monkey
     assert labels == ["sac (2 seeds, 1 at 200)", "spirl (2 seeds)"]
 
 
+def test_the_plot_draws_each_seed_faintly_beside_the_mean(tmp_path, monkeypatch):
+    figures = []
+    monkeypatch.setattr(report, "save_figure", lambda fig, path: figures.append(fig))
+    rows = [{"env": ENV, "method": "spirl", "seed": seed, "env_steps": step, "success": seed * step / 200}
+            for seed in range(3) for step in (100, 200)]
+    report.plot(rows, ENV, "success", 100, 200, tmp_path / "curves.png")
+    lines = figures[0].axes[0].get_lines()
+    mean, *seeds = lines
+    assert list(mean.get_ydata()) == pytest.approx([0.5, 1.0])
+    assert sorted(tuple(line.get_ydata()) for line in seeds) == [(0.0, 0.0), (0.5, 1.0), (1.0, 2.0)]
+    assert all(line.get_alpha() < 0.5 and line.get_color() == mean.get_color() for line in seeds)
+
+
+def test_the_collapse_rate_counts_evaluations_below_2_after_a_seed_first_reached_3():
+    def seed(*scores):
+        return [{"env_steps": 10 * (i + 1), "subtasks": v} for i, v in enumerate(scores)]
+
+    # seed 0: reaches 3 at its 2nd evaluation, then 1.9 (collapsed), 3.0, 2.0 (not below 2) -> 1 of 3
+    # seed 1: never reaches 3 -> nothing counted, however low; seed 2: reaches 3 at its last -> none after
+    rates = report.collapse_rate({0: seed(1.0, 3.0, 1.9, 3.0, 2.0), 1: seed(2.9, 0.0), 2: seed(0.0, 3.5)})
+    assert rates == {"evaluations": 3, "collapsed": 1, "rate": pytest.approx(1 / 3)}
+    assert report.collapse_rate({0: seed(2.0, 2.5)})["rate"] is None
+    rows = [{"env": "SkillKitchen-v0", "method": "spirl", "seed": 0, **r} for r in seed(3.0, 0.0)]
+    summary = report.summarise(rows, [10, 20])
+    assert summary["SkillKitchen-v0"]["collapse"]["spirl"]["rate"] == 1.0
+    text = report.markdown(summary, [10, 20], {"sessions": []})
+    assert "| spirl | 1.00 (1/1) |" in text
+
+
 def test_the_summary_names_every_machine_the_suite_ran_on():
     record = {"machine": {"cpu": "Xeon", "cores": 2},
               "sessions": [{"seconds": 60.0}, {"seconds": 60.0, "machine": {"cpu": "Xeon", "cores": 2}},
@@ -188,7 +220,7 @@ def test_a_suite_restored_from_its_report_reruns_only_the_rest(finished_suite, t
     committed.mkdir()
     for name in (SUITE_FILE, TIMING_FILE):
         shutil.copy(finished / name, committed / name)
-    spirl_prior = finished / "pretrain" / "pointmaze-scripted-spirl"  # committed without optimizer state
+    spirl_prior = finished / "pretrain" / "pointmaze-scripted-spirl-seed1"  # without optimizer state
     shutil.copytree(spirl_prior, committed / "pretrain" / spirl_prior.name,
                     ignore=lambda _, names: [n for n in names if n == "training.safetensors"])
     rows = read_rows(finished / EVALUATIONS)
@@ -204,7 +236,7 @@ def test_a_suite_restored_from_its_report_reruns_only_the_rest(finished_suite, t
     out = tmp_path / "restored"
     restored = restore_suite(committed, out)
     assert len(restored) == 6 and f"spirl {ENV} seed 1" not in restored
-    assert "pretrain pointmaze-scripted-spirl" in restored
+    assert "pretrain pointmaze-scripted-spirl-seed1" in restored
     console = Console(file=io.StringIO())
     run_suite(config, out, workers=1, only=["sac", "spirl:0"], console=console)  # all restored: no work
     assert "every run asked for has finished" in console.file.getvalue()
@@ -213,9 +245,9 @@ def test_a_suite_restored_from_its_report_reruns_only_the_rest(finished_suite, t
         run_suite(config, out, only=["spirl:2"], console=console)
     run_suite(config, out, workers=1, only=["spirl:1"], console=console)
     assert "0/1 training runs already done; 0 prior(s) to pretrain first" in console.file.getvalue()
-    assert not (out / "pretrain" / "pointmaze-scripted-skillplan").exists()  # no run left needed it
+    assert not list((out / "pretrain").glob("*skillplan*"))  # no run left needed it
     assert json.loads((out / "runs" / ENV / "spirl" / "seed1" / "prior.json").read_text())["fingerprint"] == (
-        json.loads((finished / "runs" / ENV / "spirl" / "seed0" / "prior.json").read_text())["fingerprint"])
+        json.loads((finished / "runs" / ENV / "spirl" / "seed1" / "prior.json").read_text())["fingerprint"])
     trained = [p.parent.relative_to(out / "runs" / ENV) for p in out.glob("runs/*/*/*/agent")]
     assert [str(p) for p in trained] == ["spirl/seed1"]
     again = read_rows(out / EVALUATIONS)
@@ -250,12 +282,41 @@ def test_unknown_methods_and_envs_list_the_valid_ones(tmp_path):
         plan(tiny_suite(envs=["Ant-v5"]), tmp_path)
 
 
-def test_priors_are_shared_between_envs_on_the_same_data(tmp_path):
-    config = tiny_suite(envs=["SkillKitchen-v0", "SkillKitchenMisaligned-v0"], methods=["spirl", "serla"])
+def test_seed_k_of_every_method_trains_on_the_prior_pretrained_with_seed_k(tmp_path):
+    envs = ["SkillKitchen-v0", "SkillKitchenMisaligned-v0"]  # both on the kitchen data
+    config = tiny_suite(envs=envs, methods=["sac", "spirl", "serla", "skimo", "skillplan"], seeds=3)
     pretrains, trains = plan(config, tmp_path)
-    assert sorted(j.preset for j in pretrains) == ["serla", "spirl"]
-    assert len(trains) == 2 * 2 * config.seeds
+    # one prior per (preset, seed), shared by the envs on the same data
+    assert sorted((j.preset, j.seed) for j in pretrains) == [
+        (p, k) for p in ("serla", "skillplan", "skimo", "spirl") for k in range(3)]
+    by_prior = {j.out / "prior": j for j in pretrains}
+    assert len(by_prior) == len(pretrains)
+    for run in trains:
+        if run.method == "sac":
+            assert run.prior is None
+            continue
+        job = by_prior[run.prior]
+        assert (job.preset, job.seed, job.config["pretrain"]["seed"]) == (
+            METHODS[run.method].preset, run.seed, run.seed), run.key
+    assert len(trains) == 2 * 5 * config.seeds
     assert {t.settings.get("sde_eta") for t in trains if t.method == "serla"} == {0.1}
+
+
+def test_shared_priors_give_every_seed_the_seed_0_prior(tmp_path):
+    config = tiny_suite(envs=["SkillKitchen-v0", "SkillKitchenMisaligned-v0"], methods=["spirl", "serla"],
+                        seeds=3, priors="shared")
+    pretrains, trains = plan(config, tmp_path)
+    assert sorted((j.preset, j.seed, j.out.name) for j in pretrains) == [
+        ("serla", 0, "kitchen-scripted-serla"), ("spirl", 0, "kitchen-scripted-spirl")]
+    assert {t.prior for t in trains if t.method == "spirl"} == {pretrains[0].out / "prior"}
+
+
+def test_a_suite_saved_before_per_seed_priors_reads_as_shared(finished_suite, tmp_path):
+    _, finished, _ = finished_suite
+    record = json.loads((finished / SUITE_FILE).read_text())
+    assert record["config"].pop("priors") == "per-seed"
+    (tmp_path / SUITE_FILE).write_text(json.dumps(record))
+    assert load_suite_config(tmp_path).priors == "shared"
 
 
 def test_cem_methods_plan_compiled_unless_told_not_to(tmp_path):
@@ -298,7 +359,7 @@ def test_a_prior_pretrained_with_other_settings_is_not_reused(finished_suite, tm
     monkeypatch.setenv("MINARI_DATASETS_PATH", minari_root)
     out = tmp_path / "copy"
     shutil.copytree(finished, out)
-    saved = out / "pretrain" / "pointmaze-scripted-spirl" / "prior" / "config.json"
+    saved = out / "pretrain" / "pointmaze-scripted-spirl-seed0" / "prior" / "config.json"
     config_json = json.loads(saved.read_text())
     config_json["pretrain"]["beta"] = 0.001
     saved.write_text(json.dumps(config_json))
@@ -311,7 +372,7 @@ def test_runs_on_a_prior_pretrained_again_are_refused(finished_suite, tmp_path, 
     monkeypatch.setenv("MINARI_DATASETS_PATH", minari_root)
     out = tmp_path / "copy"
     shutil.copytree(finished, out)
-    weights = out / "pretrain" / "pointmaze-scripted-spirl" / "prior" / "weights.safetensors"
+    weights = out / "pretrain" / "pointmaze-scripted-spirl-seed0" / "prior" / "weights.safetensors"
     tensors = load_file(str(weights))
     name = next(iter(tensors))
     tensors[name] = tensors[name] + 1.0  # stands in for a prior trained anew

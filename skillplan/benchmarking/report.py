@@ -27,6 +27,9 @@ EVALUATIONS, SUMMARY_MD, SUMMARY_JSON = "evaluations.csv", "summary.md", "summar
 EVAL_METRICS = ("return", "subtasks", "success")  # what the report keeps of each evaluation
 FIELDS = ("env", "method", "agent", "preset", "seed", "env_steps", *EVAL_METRICS)
 CONFIDENCE, RESAMPLES = 0.95, 2_000
+# A kitchen seed has collapsed at an evaluation below COLLAPSE_FLOOR subtasks after first reaching
+# COLLAPSE_REACHED (issue 20's definition).
+COLLAPSE_REACHED, COLLAPSE_FLOOR = 3.0, 2.0
 
 
 def collect(out: Path, config: SuiteConfig) -> list[dict[str, Any]]:
@@ -85,13 +88,31 @@ def interval(values: np.ndarray, statistic: str) -> dict[str, float]:
     return {statistic: point, f"{statistic}_low": float(low), f"{statistic}_high": float(high)}
 
 
+def collapse_rate(seeds: dict[int, list[dict[str, Any]]]) -> dict[str, Any]:
+    """The share of evaluations below COLLAPSE_FLOOR subtasks after a seed first reaches COLLAPSE_REACHED.
+
+    Counted over all seeds' evaluations after each one's first time at COLLAPSE_REACHED or above;
+    `rate` is None when no seed got there.
+    """
+    after, below = 0, 0
+    for rows in seeds.values():
+        scores = [r["subtasks"] for r in sorted(rows, key=lambda r: r["env_steps"])]
+        first = next((i for i, v in enumerate(scores) if v >= COLLAPSE_REACHED), None)
+        if first is not None:
+            later = scores[first + 1:]
+            after += len(later)
+            below += sum(v < COLLAPSE_FLOOR for v in later)
+    return {"evaluations": after, "collapsed": below, "rate": below / after if after else None}
+
+
 def summarise(rows: list[dict[str, Any]], budgets: list[int]) -> dict[str, Any]:
-    """Per env and method, at each budget: seeds reached, mean and IQM with their CIs, in the metric."""
+    """Per env and method, at each budget: seeds reached, mean and IQM with their CIs, in the metric;
+    on kitchen envs (subtasks), each method's collapse rate too."""
     summary: dict[str, Any] = {}
     for env in sorted({r["env"] for r in rows}):
         env_rows = [r for r in rows if r["env"] == env]
         metric = primary_metric(env_rows)
-        methods = {}
+        methods, collapses = {}, {}
         for method in [m for m in METHODS if any(r["method"] == m for r in env_rows)]:
             seeds = _by_seed([r for r in env_rows if r["method"] == method])
             per_budget = {}
@@ -103,7 +124,11 @@ def summarise(rows: list[dict[str, Any]], budgets: list[int]) -> dict[str, Any]:
                     entry |= interval(array, "mean") | interval(array, "iqm")
                 per_budget[str(budget)] = entry
             methods[method] = per_budget
+            if metric == "subtasks":
+                collapses[method] = collapse_rate(seeds)
         summary[env] = {"metric": metric, "methods": methods}
+        if collapses:
+            summary[env]["collapse"] = collapses
     return summary
 
 
@@ -160,11 +185,18 @@ def markdown(summary: dict[str, Any], budgets: list[int], record: dict[str, Any]
         for method, per_budget in entry["methods"].items():
             lines.append(f"| {method} | " + " | ".join(_cell(per_budget[str(b)]) for b in budgets) + " |")
         lines.append("")
+        if "collapse" in entry:
+            lines += [f"Collapse rate: the share of evaluations below {COLLAPSE_FLOOR:g} subtasks after a "
+                      f"seed first reached {COLLAPSE_REACHED:g}.", "",
+                      "| method | collapse rate (collapsed/evaluations) |", "|---|---|"]
+            lines += [f"| {method} | {_rate(c)} |" for method, c in entry["collapse"].items()]
+            lines.append("")
     return "\n".join(lines)
 
 
 def plot(rows: list[dict[str, Any]], env: str, metric: str, eval_every: int, steps: int, path: Path) -> None:
-    """Mean and 95% CI band per method against env steps, on the evaluation grid."""
+    """Mean and 95% CI band per method against env steps, on the evaluation grid; each seed's own
+    curve faintly in the method's colour."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -189,12 +221,22 @@ def plot(rows: list[dict[str, Any]], env: str, metric: str, eval_every: int, ste
         runs = f"{len(seeds)} seeds" + (f", {finished} at {steps:,}" if finished < len(seeds) else "")
         line, = ax.plot(xs, means, marker="o", markersize=3, label=f"{method} ({runs})")
         ax.fill_between(xs, lows, highs, color=line.get_color(), alpha=0.2)
+        for seed_rows in seeds.values():
+            ordered = sorted(seed_rows, key=lambda r: r["env_steps"])
+            ax.plot([r["env_steps"] for r in ordered], [r[metric] for r in ordered],
+                    color=line.get_color(), alpha=0.25, linewidth=0.8)
     ax.set_xlabel("env steps")
     ax.set_ylabel(metric)
     ax.set_title(f"{env}: mean and 95% bootstrap CI over seeds")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     save_figure(fig, path)
+
+
+def _rate(collapse: dict[str, Any]) -> str:
+    if collapse["rate"] is None:
+        return "— (no seed reached it)"
+    return f"{collapse['rate']:.2f} ({collapse['collapsed']}/{collapse['evaluations']})"
 
 
 def _duration(seconds: float) -> str:
@@ -221,6 +263,10 @@ def _rich_table(env: str, entry: dict[str, Any], budgets: list[int]) -> Table:
     table.add_column("method")
     for budget in budgets:
         table.add_column(f"{budget:,} steps", justify="right")
+    collapse = entry.get("collapse", {})
+    if collapse:
+        table.add_column("collapse rate", justify="right")
     for method, per_budget in entry["methods"].items():
-        table.add_row(method, *(_cell(per_budget[str(b)]) for b in budgets))
+        extra = [_rate(collapse[method])] if collapse else []
+        table.add_row(method, *(_cell(per_budget[str(b)]) for b in budgets), *extra)
     return table

@@ -4,12 +4,15 @@ Layout of a suite directory:
 
     suite.json                       the resolved suite (a rerun must match it, and then resumes)
     timing.json                      the wall time of every invocation
-    pretrain/<dataset>-<preset>/     one `skillplan pretrain` run per (dataset, preset), shared by seeds
+    pretrain/<dataset>-<preset>-seed<k>/   one `skillplan pretrain` run per (dataset, preset, seed)
+                                     (`priors: shared`: pretrain/<dataset>-<preset>/, one for all seeds)
     runs/<env>/<method>/seed<k>/     one `skillplan train` run each; `done.json` once finished
     evaluations.csv, summary.md, summary.json, <env>.png   the report (see `report.py`)
 
 Jobs run in spawned worker processes, one torch thread each, so seeds use both cores.
-Pretraining is seeded once (seed 0) per preset; the seeds vary the downstream agents.
+By default seed k of every method trains on a prior pretrained with seed k, so the pretraining draw
+shows in the confidence intervals; methods that share a preset share that prior, and so do envs that
+share a dataset.
 """
 
 from __future__ import annotations
@@ -31,7 +34,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wai
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from rich.console import Console
@@ -46,6 +49,10 @@ from skillplan.provenance import machine, provenance
 SUITE_FILE, DONE_FILE, TIMING_FILE, PRIOR_FILE = "suite.json", "done.json", "timing.json", "prior.json"
 
 
+PriorSeeding = Literal["per-seed", "shared"]
+BUDGET_FRACTIONS = (0.08, 0.2, 0.4)  # with `steps`, the default budgets of the summary tables
+
+
 class SuiteConfig(BaseModel):
     """What one suite measures; two runs with equal configs measure the same thing."""
 
@@ -53,12 +60,15 @@ class SuiteConfig(BaseModel):
 
     envs: list[str] = ["SkillKitchen-v0"]
     methods: list[str] = list(METHODS)
-    seeds: int = Field(3, ge=1)
+    seeds: int = Field(5, ge=1)
     steps: int = Field(250_000, ge=1, description="low-level env steps per run")
     eval_every: int = Field(10_000, ge=1)
-    eval_episodes: int = Field(10, ge=1)
-    budgets: list[int] | None = Field(None, description="env-step budgets of the summary tables; "
-                                      "default: the evaluations nearest 1/5, 2/5 and all of `steps`")
+    eval_episodes: int = Field(20, ge=1)
+    priors: PriorSeeding = Field("per-seed", description="per-seed: seed k of every method trains on a "
+                                 "prior pretrained with seed k; shared: one prior (seed 0) per preset")
+    budgets: list[int] | None = Field(None, description="env-step budgets of the summary tables; default: "
+                                      "the evaluations nearest 2/25, 1/5, 2/5 and all of `steps` "
+                                      "(20k, 50k, 100k and 250k of 250k)")
     pretrain_steps: int | None = Field(None, ge=1, description="default: each preset's own")
     datasets: dict[str, str] = Field(default_factory=dict, description="env → dataset, overriding "
                                      "the default scripted data")
@@ -91,12 +101,17 @@ class SuiteConfig(BaseModel):
         """The env-step budgets the summary tables report."""
         if self.budgets:
             return sorted(set(self.budgets))
-        on_grid = {max(1, round(self.steps * f / self.eval_every)) * self.eval_every for f in (0.2, 0.4)}
+        grid = self.eval_every
+        on_grid = {max(1, round(self.steps * f / grid)) * grid for f in BUDGET_FRACTIONS}
         return sorted({*(b for b in on_grid if b < self.steps), self.steps})
 
     def dataset(self, env: str) -> str:
         """The offline data the priors for `env` are pretrained on."""
         return self.datasets.get(env, ENV_DATASETS[env])
+
+    def prior_seed(self, seed: int) -> int:
+        """The pretraining seed of the prior that run seed `seed` trains on."""
+        return seed if self.priors == "per-seed" else 0
 
 
 # `--quick`: the maze (a fast env) at a small budget, every method, two seeds; ≤ 10 min on 2 cores.
@@ -114,12 +129,13 @@ QUICK = {
 class PretrainJob:
     dataset: str
     preset: str
+    seed: int
     config: dict[str, Any]  # a resolved RunConfig, as JSON-ready data
     out: Path
 
     @property
     def key(self) -> str:
-        return f"pretrain {self.dataset}-{self.preset}"
+        return f"pretrain {self.out.name}"
 
     def check_unchanged(self) -> None:
         """Refuse to reuse a prior trained with other settings (e.g. a preset's defaults changed since)."""
@@ -174,33 +190,22 @@ def prior_fingerprint(prior: Path) -> str:
 
 
 def plan(config: SuiteConfig, out: Path) -> tuple[list[PretrainJob], list[TrainJob]]:
-    """Every pretraining run (one per dataset and preset in use) and every training run of the suite."""
-    from skillplan.config import resolve_config
-
+    """Every pretraining run (one per dataset, preset and prior seed in use) and every training run."""
     check_names(config.methods, config.envs)
     _check_agent_overrides(config)
-    pretrains: dict[tuple[str, str], PretrainJob] = {}
+    pretrains: dict[tuple[str, str, int], PretrainJob] = {}
     trains = []
     for env in config.envs:
         dataset = config.dataset(env)
         for name in config.methods:
             method = METHODS[name]
-            prior = None
-            if method.preset is not None:
-                if (dataset, method.preset) not in pretrains:
-                    overrides = copy.deepcopy(config.pretrain_overrides)
-                    overrides.setdefault("data", {})["dataset"] = dataset
-                    section = overrides.setdefault("pretrain", {})
-                    section["threads"] = 1
-                    if config.pretrain_steps is not None:
-                        section["steps"] = config.pretrain_steps
-                    resolved = resolve_config(method.preset, overrides=overrides)
-                    pretrains[dataset, method.preset] = PretrainJob(
-                        dataset, method.preset, resolved.model_dump(mode="json"),
-                        out / "pretrain" / f"{dataset.replace('/', '_')}-{method.preset}",
-                    )
-                prior = pretrains[dataset, method.preset].out / "prior"
             for seed in range(config.seeds):
+                prior = None
+                if method.preset is not None:
+                    key = (dataset, method.preset, config.prior_seed(seed))
+                    if key not in pretrains:
+                        pretrains[key] = _pretrain_job(config, out, *key)
+                    prior = pretrains[key].out / "prior"
                 settings = {**dict(method.settings), **config.agent_overrides, "seed": seed, "threads": 1,
                             "eval_every": config.eval_every, "eval_episodes": config.eval_episodes}
                 if method.agent == "cem":
@@ -209,6 +214,21 @@ def plan(config: SuiteConfig, out: Path) -> tuple[list[PretrainJob], list[TrainJ
                 trains.append(TrainJob(env, name, seed, config.steps, settings, prior,
                                        out / "runs" / env / name / f"seed{seed}"))
     return list(pretrains.values()), trains
+
+
+def _pretrain_job(config: SuiteConfig, out: Path, dataset: str, preset: str, seed: int) -> PretrainJob:
+    """The pretraining run of `preset` on `dataset` with `seed`, in the suite's settings."""
+    from skillplan.config import resolve_config
+
+    overrides = copy.deepcopy(config.pretrain_overrides)
+    overrides.setdefault("data", {})["dataset"] = dataset
+    section = overrides.setdefault("pretrain", {})
+    section["threads"], section["seed"] = 1, seed
+    if config.pretrain_steps is not None:
+        section["steps"] = config.pretrain_steps
+    name = f"{dataset.replace('/', '_')}-{preset}" + (f"-seed{seed}" if config.priors == "per-seed" else "")
+    resolved = resolve_config(preset, overrides=overrides)
+    return PretrainJob(dataset, preset, seed, resolved.model_dump(mode="json"), out / "pretrain" / name)
 
 
 def _check_agent_overrides(config: SuiteConfig) -> None:
@@ -293,8 +313,10 @@ def load_suite_config(out: Path) -> SuiteConfig:
     if not path.is_file():
         raise ConfigError(f"'{out}' is not a sample-efficiency suite: it has no {SUITE_FILE}.")
     try:
-        return SuiteConfig.model_validate(read_json(path)["config"])
-    except (KeyError, TypeError, ValidationError) as exc:
+        saved = read_json(path)["config"]
+        saved.setdefault("priors", "shared")  # suites from before per-seed pretraining shared one prior
+        return SuiteConfig.model_validate(saved)
+    except (KeyError, TypeError, AttributeError, ValidationError) as exc:
         raise ConfigError(f"'{path}' is corrupt ({exc}). Delete it to start the suite afresh; the "
                           "finished runs beside it are reused.") from None
 
@@ -383,9 +405,9 @@ def _schedule(pretrains: list[PretrainJob], trains: list[TrainJob], workers: int
               console: Console, on_tick: Callable[[], None]) -> dict[str, str]:
     """Run the unfinished jobs; a training run starts once its prior exists. Returns failures by job.
 
-    At most `workers` jobs are in flight; the next one is the most urgent ready job: pretraining,
-    then lower seeds first (a partial suite already compares every method), then the slowest
-    methods first (so the cheap ones fill the gaps at the end).
+    At most `workers` jobs are in flight; the next one is the most urgent ready job: lower seeds
+    first (a partial suite already compares every method), a seed's pretraining before its runs,
+    then the slowest methods first (so the cheap ones fill the gaps at the end).
     """
     for job in pretrains:
         job.check_unchanged()
@@ -447,8 +469,8 @@ def _schedule(pretrains: list[PretrainJob], trains: list[TrainJob], workers: int
 
 def _urgency(job: PretrainJob | TrainJob) -> tuple[int, int, int]:
     if isinstance(job, PretrainJob):
-        return (0, 0, 0)
-    return (1, job.seed, METHODS[job.method].cost)
+        return (job.seed, 0, 0)
+    return (job.seed, 1, METHODS[job.method].cost)
 
 
 def _drain(updates: Any) -> list[tuple[str, int, int]]:
