@@ -17,7 +17,6 @@ from typing import Literal
 import gymnasium as gym
 import numpy as np
 import torch
-from pydantic import BaseModel
 from torch import nn
 
 from skillplan.agents.base import (
@@ -30,11 +29,12 @@ from skillplan.agents.base import (
 from skillplan.agents.networks import TwinQ, mlp
 from skillplan.agents.planning import CEMConfig, CEMPlanner
 from skillplan.agents.replay import ReplayBuffer
+from skillplan.config import Section
 from skillplan.errors import ConfigError
 from skillplan.models.skill_model import standardize_obs
 
 
-class CEMLearnConfig(BaseModel):
+class CEMLearnConfig(Section):
     """Task-head learning; SkiMo's kitchen values where it gives them, TD-MPC's otherwise."""
 
     hidden: tuple[int, ...] = (256, 256)

@@ -16,19 +16,20 @@ import gymnasium as gym
 import numpy as np
 import torch
 from gymnasium import spaces
-from pydantic import BaseModel, Field
+from pydantic import Field
 from torch import nn
 
 from skillplan.agents.base import Agent, LoopConfig, load_optimizer_tensors, optimizer_tensors
 from skillplan.agents.networks import SquashedGaussian, TwinQ, mlp
 from skillplan.agents.replay import Batch, ReplayBuffer
+from skillplan.config import Section
 from skillplan.errors import ConfigError
 
 # The prior p(a | s) as (mean, std) of a diagonal Gaussian, for SSAC.
 PriorFn = Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
 
 
-class SACConfig(BaseModel):
+class SACConfig(Section):
     """SAC hyper-parameters; the defaults follow SPiRL's kitchen SSAC runs where they apply."""
 
     hidden: tuple[int, ...] = (256, 256)

@@ -212,19 +212,15 @@ def plan(config: SuiteConfig, out: Path) -> tuple[list[PretrainJob], list[TrainJ
 
 
 def _check_agent_overrides(config: SuiteConfig) -> None:
-    from skillplan.agents import agent_class
-    from skillplan.agents.planning import CEMConfig
+    """Every method's agent settings with the suite's overrides, validated before any work starts."""
+    from skillplan.agents import agent_config
 
     for name in config.methods:
-        fields = agent_class(METHODS[name].agent).config_class.model_fields
-        unknown = [k for k in config.agent_overrides if k not in fields]
-        if unknown:
-            raise ConfigError(f"Agent setting(s) {', '.join(unknown)} don't exist for {name} "
-                              f"({METHODS[name].agent}). Its settings: {', '.join(fields)}.")
-    unknown = [k for k in config.planner_overrides if k not in CEMConfig.model_fields]
-    if unknown:
-        raise ConfigError(f"Planner setting(s) {', '.join(unknown)} don't exist. The CEM planner's "
-                          f"settings: {', '.join(CEMConfig.model_fields)}.")
+        method = METHODS[name]
+        settings = {**dict(method.settings), **config.agent_overrides}
+        if method.agent == "cem":
+            settings["planner"] = {**settings.get("planner", {}), **config.planner_overrides}
+        agent_config(method.agent, settings)
 
 
 def run_suite(config: SuiteConfig, out: Path, *, workers: int = 2, only: list[str] | None = None,
@@ -510,18 +506,17 @@ def _pretrain(job: PretrainJob, report: Callable[[int], None]) -> None:
 
 
 def _train(job: TrainJob, report: Callable[[int], None]) -> None:
-    from skillplan.agents import agent_class, make_agent_env
+    from skillplan.agents import agent_class, agent_config, make_agent_env, write_run_file
     from skillplan.agents.base import AGENT_DIR
 
     method = METHODS[job.method]
     cls = agent_class(method.agent)
-    try:
-        settings = cls.config_class.model_validate(job.settings)
-    except ValidationError as exc:
-        raise ConfigError(f"agent settings don't fit {method.agent}: {exc}") from None
+    settings = agent_config(method.agent, job.settings)
     job.check_prior()
     env = make_agent_env(method.agent, job.env, str(job.prior) if job.prior else None)
     agent = cls(env, settings)
+    write_run_file(job.out, env=job.env, prior=job.prior, agent=method.agent, steps=job.steps,
+                   config=settings)
     resume = (job.out / AGENT_DIR).exists()
     if job.prior is not None and not (job.out / PRIOR_FILE).is_file():
         atomic_write_text(job.out / PRIOR_FILE, json.dumps({"prior": str(job.prior),
