@@ -12,8 +12,8 @@ ACTIVATIONS: dict[str, type[nn.Module]] = {"elu": nn.ELU, "relu": nn.ReLU}
 def mlp(in_dim: int, out_dim: int, hidden: int, depth: int, activation: Activation = "elu") -> nn.Sequential:
     """`depth` hidden layers of width `hidden`, then a linear output.
 
-    ELU is SkiMo's `dense_act`; ReLU does the same job at about 1.25× the training speed on CPU
-    (benchmarks/pretrain_architectures.py), where ELU's bf16 kernels are a quarter of a step.
+    ELU is SkiMo's `dense_act`; ReLU trains faster on CPU, where ELU's bf16 kernels are slow
+    (benchmarks/pretrain_architectures.py measures both).
     """
     layers: list[nn.Module] = []
     for i in range(depth):
