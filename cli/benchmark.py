@@ -100,7 +100,8 @@ def sample_efficiency(
     Priors are pretrained once per (dataset, preset) and shared by the seeds. An interrupted suite
     resumes where it stopped when the same command is run again.
     """
-    from skillplan.benchmarking.suite import QUICK, SuiteConfig, run_suite
+    from skillplan.benchmarking.suite import run_suite
+    from skillplan.benchmarking.suite_config import QUICK, SuiteConfig
     from skillplan.config import validated
 
     given = {"envs": envs or None, "methods": agents or None, "seeds": seeds, "steps": steps,

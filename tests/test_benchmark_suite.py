@@ -283,7 +283,7 @@ def test_planner_overrides_reach_only_the_cem_methods(tmp_path):
 
 def test_the_quick_suite_resolves_with_its_smaller_planner(tmp_path):
     from skillplan.agents import CEMAgentConfig
-    from skillplan.benchmarking.suite import QUICK
+    from skillplan.benchmarking.suite_config import QUICK
 
     config = SuiteConfig.model_validate(QUICK)
     _, trains = plan(config, tmp_path)
