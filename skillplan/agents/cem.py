@@ -26,11 +26,13 @@ from skillplan.agents.base import (
     load_optimizer_tensors,
     optimizer_tensors,
 )
-from skillplan.agents.networks import TwinQ, mlp
+from skillplan.agents.networks import TwinQ
 from skillplan.agents.planning import CEMConfig, CEMPlanner
 from skillplan.agents.replay import ReplayBuffer
 from skillplan.config import Section
 from skillplan.errors import ConfigError
+from skillplan.models.mlp import mlp
+from skillplan.models.polyak import polyak_update
 from skillplan.models.skill_model import standardize_obs
 
 
@@ -78,7 +80,7 @@ class TaskModel(nn.Module):
         self.target_encoder = copy.deepcopy(dynamics.encoder).requires_grad_(False)
         self.step = copy.deepcopy(dynamics.step).requires_grad_(True)
         latent, z_dim = self.step[-1].out_features, skill_model.metadata.z_dim
-        self.reward_head = mlp(latent + z_dim, hidden, 1)
+        self.reward_head = mlp(latent + z_dim, 1, hidden, activation="relu", layer_norm=True)
         self.critic = TwinQ(latent, z_dim, hidden)
         self.critic_target = copy.deepcopy(self.critic).requires_grad_(False)
         # The task policy starts as the skill prior, as in SkiMo. SkiMo's prior reads h, ours reads
@@ -225,10 +227,8 @@ class CEM(Agent):
             with torch.no_grad():
                 self.log_alpha.clamp_(max=math.log(cfg.max_alpha))
 
-        with torch.no_grad():
-            for online, target in ((model.critic, model.critic_target),
-                                   (model.encoder, model.target_encoder)):
-                torch._foreach_lerp_(list(target.parameters()), list(online.parameters()), cfg.tau)
+        polyak_update(model.critic_target, model.critic, cfg.tau)
+        polyak_update(model.target_encoder, model.encoder, cfg.tau)
         return {"consistency_loss": consistency.item(), "reward_loss": reward_loss.item(),
                 "value_loss": value_loss.item(), "actor_loss": actor_loss.item(),
                 "prior_kl": reachable_kl.item(), "prior_kl_clamped": 1 - reachable.float().mean().item(),
