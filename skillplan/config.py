@@ -273,7 +273,7 @@ def resolve_config(
     """
     from_yaml = read_yaml(yaml_path) if yaml_path is not None else {}
     name = preset or from_yaml.get("preset") or "skillplan"
-    if name not in PRESETS:
+    if not isinstance(name, str) or name not in PRESETS:
         raise ConfigError(f"Unknown preset '{name}'. Presets: {', '.join(PRESETS)}.")
     layered = _merge(_merge(PRESETS[name], from_yaml), overrides or {})
     layered["preset"] = name

@@ -11,7 +11,7 @@ import yaml
 
 from skillplan.agents import agent_config
 from skillplan.agents.ssac import SSACConfig
-from skillplan.benchmarking.suite import SuiteConfig
+from skillplan.benchmarking.suite_config import SuiteConfig
 from skillplan.cli.main import run
 from skillplan.config import PRESETS, PROVENANCE, RunConfig, resolve_config, validated
 from skillplan.errors import ConfigError
@@ -86,6 +86,7 @@ PRETRAIN = ("pretrain", "--dataset", "test/general-v0", "--steps", "1")
     (PRETRAIN, "3\n", "holds a int, not a mapping"),
     (PRETRAIN, "modle: {depth: 3}\n", "unknown key 'modle' at the top level"),
     (PRETRAIN, "pretrain: {lr: fast}\n", "pretrain.lr: Input should be a valid number"),
+    (PRETRAIN, "preset: [spirl]\n", "Unknown preset '['spirl']'"),
 ])
 def test_a_bad_config_file_is_one_paragraph_and_exit_2(tmp_path, monkeypatch, capsys, command, text, message):
     path = tmp_path / "bad.yaml"
