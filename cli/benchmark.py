@@ -104,17 +104,16 @@ def sample_efficiency(
     same preset and data. An interrupted suite
     resumes where it stopped when the same command is run again.
     """
-    from skillplan.benchmarking.suite import QUICK, SuiteConfig, run_suite
+    from skillplan.benchmarking.suite import run_suite
+    from skillplan.benchmarking.suite_config import QUICK, SuiteConfig
+    from skillplan.config import validated
 
     given = {"envs": envs or None, "methods": agents or None, "seeds": seeds, "priors": priors,
              "steps": steps,
              "pretrain_steps": pretrain_steps, "eval_every": eval_every, "eval_episodes": eval_episodes,
              "compile_planner": compile_planner}
     settings = {**(QUICK if quick else {}), **{k: v for k, v in given.items() if v is not None}}
-    try:
-        config = SuiteConfig.model_validate(settings)
-    except ValueError as exc:
-        raise SkillplanError(f"Invalid suite options: {exc}") from None
+    config = validated(SuiteConfig, settings, name="suite")
     out = out or Path("runs") / ("benchmark-quick" if quick else "benchmark")
     n_runs = len(config.envs) * len(config.methods) * config.seeds
     console.print(f"[bold]sample-efficiency[/bold]: {n_runs} runs of {config.steps:,} env steps "

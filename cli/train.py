@@ -6,13 +6,14 @@ import json
 from pathlib import Path
 
 import typer
-import yaml
 from rich.console import Console
 from rich.table import Table
 
-from skillplan.errors import CheckpointError, ConfigError
+from skillplan.config import read_yaml
+from skillplan.errors import CheckpointError
 
 console = Console()
+AGENT_SETTINGS = "an agent's settings, e.g. `learning_starts: 5000` or `sac: {precision: bf16}`"
 
 
 def train(
@@ -26,31 +27,26 @@ def train(
     steps: int = typer.Option(250_000, "--steps", help="Low-level env steps to train for."),
     seed: int = typer.Option(0, "--seed", help="Seed for the agent and the env."),
     out: Path = typer.Option(None, "--out", help="Run directory. Default: runs/<env>-<agent>-s<seed>."),
-    config: Path = typer.Option(None, "--config", help="YAML of agent settings (options override it)."),
+    config: Path = typer.Option(None, "--config", help="YAML of agent settings, merged key by key onto "
+                                "the agent's defaults (options override it)."),
     eval_every: int = typer.Option(None, "--eval-every", help="Evaluate every N env steps."),
     eval_episodes: int = typer.Option(None, "--eval-episodes", help="Episodes per evaluation."),
     resume: bool = typer.Option(False, "--resume", help="Continue the run in --out from its checkpoint."),
 ) -> None:
     """Train a downstream agent; metrics.csv, learning_curve.png and checkpoints go to --out."""
-    from skillplan.agents import agent_class, make_agent_env
+    from skillplan.agents import agent_class, agent_config, make_agent_env, write_run_file
 
     cls = agent_class(agent)
-    settings = yaml.safe_load(config.read_text()) if config else {}
+    settings = read_yaml(config, holds=AGENT_SETTINGS) if config else {}
     overrides = {"seed": seed, "eval_every": eval_every, "eval_episodes": eval_episodes}
     settings.update({k: v for k, v in overrides.items() if v is not None})
-    try:
-        agent_config = cls.config_class.model_validate(settings)
-    except ValueError as exc:
-        raise ConfigError(f"Invalid agent settings for '{agent}': {exc}") from None
+    resolved = agent_config(agent, settings, source=config)
     out = out or Path("runs") / f"{env}-{agent}-s{seed}"
     train_env = make_agent_env(agent, env, str(prior) if prior else None)
-    out.mkdir(parents=True, exist_ok=True)
-    run = {"env": env, "prior": str(prior) if prior else None, "agent": agent, "steps": steps,
-           "config": agent_config.model_dump(mode="json")}
-    (out / "run.yaml").write_text(yaml.safe_dump(run, sort_keys=False))
+    write_run_file(out, env=env, prior=prior, agent=agent, steps=steps, config=resolved)
     console.print(f"[bold]{agent}[/bold] on [bold]{env}[/bold] for {steps:,} env steps → {out}")
-    trained = cls(train_env, agent_config).learn(steps, out, resume=resume, console=console)
-    result = trained.evaluate(agent_config.eval_episodes)
+    trained = cls(train_env, resolved).learn(steps, out, resume=resume, console=console)
+    result = trained.evaluate(resolved.eval_episodes)
     console.print(_result_table(f"{agent} on {env} after {trained.env_steps:,} env steps", result))
 
 

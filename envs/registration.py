@@ -7,15 +7,26 @@ low-level budget of an episode is `low_level_steps` (280 for kitchen, as in SPiR
 
 from __future__ import annotations
 
+from typing import Any
+
 import gymnasium as gym
 
+from skillplan.data.loading import install_generator
 from skillplan.envs.tasks import KITCHEN_MISALIGNED_TASK
 
 SKILL_ENVS = ("SkillKitchen-v0", "SkillKitchenMisaligned-v0", "SkillPointMaze-v0")
 
 
+def _generate(generator: str, **kwargs: Any) -> None:
+    from skillplan.envs.generate import generate_dataset  # the demonstrators: imported on first use
+
+    generate_dataset(generator, **kwargs)
+
+
 def register_skill_envs() -> None:
-    """Register the skill envs with gymnasium (idempotent)."""
+    """Register the skill envs with gymnasium, and the scripted data generators with the data layer
+    (idempotent)."""
+    install_generator(_generate)
     if "SkillKitchen-v0" in gym.registry:
         return
     entry = "skillplan.envs.skill_env:"

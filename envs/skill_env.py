@@ -19,7 +19,7 @@ from skillplan.models.skill_model import OBS_CLIP, SkillModel
 from skillplan.models.skill_vae import ClosedLoopDecoder
 
 # Skills live in [-Z_BOUND, Z_BOUND]^z_dim. With SPiRL's weak KL (β = 5e-4) the kitchen prior's
-# means reach about ±4.5, so a tighter box (2 was tried) cuts off skills the prior proposes.
+# means reach about ±4.5, so a tighter box cuts off skills the prior proposes.
 Z_BOUND = 5.0
 
 

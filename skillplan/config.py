@@ -1,16 +1,17 @@
 """Run configuration: pydantic sections (data, model, pretrain) with defaults, presets and YAML loading.
 
 A resolved config is built in layers, later ones winning: the preset's values, then a YAML file,
-then explicit CLI options. Later issues add their own sections (ssac, cem) next to these.
+then explicit CLI options. Every section, here and in the agents' configs, rejects unknown keys.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from skillplan.errors import ConfigError
 
@@ -18,10 +19,26 @@ PresetName = Literal["spirl", "skimo", "serla", "skillplan"]
 Activation = Literal["elu", "relu"]
 
 
+M = TypeVar("M", bound=BaseModel)
+
+
 class Section(BaseModel):
-    """A config section: unknown keys are errors, so a typo in a YAML file can't pass silently."""
+    """A config section: unknown keys are errors, and a nested section given as a mapping is merged
+    key by key onto that field's default, so a partial section keeps the defaults it does not name."""
 
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _merge_onto_defaults(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        merged = dict(data)
+        for name, field in cls.model_fields.items():
+            given = merged.get(name)
+            if isinstance(given, dict) and isinstance(field.default, BaseModel):
+                merged[name] = _merge(field.default.model_dump(), given)
+        return merged
 
 
 class DataConfig(Section):
@@ -109,40 +126,71 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
     "skillplan": {"model": {"depth": 5, "activation": "relu"}, "pretrain": {"beta": 5e-3}},
 }
 
-PROVENANCE: dict[str, str] = {
-    "model.horizon = 10": "SPiRL kitchen `n_rollout_steps=10`; SkiMo `skill_horizon: 10`",
-    "model.z_dim = 10": "SPiRL (nz_vae 10); SkiMo `skill_dim: 10`",
-    "model.hidden = 128": "SPiRL kitchen `nz_mid=128`; SkiMo kitchen `num_units: 128`",
-    "spirl: model.depth = 5": "SPiRL kitchen `n_processing_layers=5`",
-    "model.activation = elu": "SkiMo `dense_act: elu` (SPiRL: LeakyReLU); relu trains faster on CPU",
-    "spirl: model.decoder = closed": "SPiRL's closed-loop variant (`hierarchical_cl`), its maintainers' pick",
-    "spirl/serla: pretrain.beta = 5e-4": "SPiRL kitchen `kl_div_weight=5e-4`",
-    "skillplan: pretrain.beta = 5e-3": "skillplan choice: at 5e-4 the dynamics and PU terms fill z and prior "
-                                       "rollouts drop (1.10 vs 1.80 subtasks)",
-    "pretrain.lr = 1e-3": "SPiRL (Adam, lr 1e-3); SkiMo `joint_lr: 1e-3`",
-    "skimo: model.depth = 4": "SkiMo kitchen `num_layers: 4`",
-    "skimo: model.latent_dim = 256": "SkiMo kitchen `state_dim: 256`",
-    "skimo: pretrain.n_skills = 10": "SkiMo `n_skill: 10`",
-    "skimo: pretrain.beta = 1e-4": "SkiMo `scalars.encoder_kl: 1e-4`",
-    "skimo: pretrain.bc_weight = 2": "SkiMo kitchen `scalars.ll_actor: 2`",
-    "pretrain.consistency_weight = 2": "SkiMo `scalars.consistency: 2`",
-    "pretrain.obs_weight = 1": "SkiMo `scalars.hl_model: 1`",
-    "pretrain.rho = 0.5": "SkiMo `scalars.rho: 0.5`",
-    "pretrain.target_tau = 0.005": "SkiMo `target_update_tau: 0.99` every `target_update_freq: 2` updates",
-    "pretrain.grad_clip = 100": "SkiMo `grad_clip: 100.0`",
-    "pretrain.prior_weight = 1": "SPiRL (prior KL weight 1); SkiMo `scalars.hl_prior: 1`",
-    "pretrain.pu_weight = 0.1": "skillplan choice (SeRLA's text gives no value we could find)",
-    "pretrain.class_prior = 0.3": "skillplan choice (fraction of expert-like skills in general data)",
-    "pretrain.sde_eta = 0.1": "skillplan choice (SeRLA's text gives no value we could find)",
-    "skillplan: pretrain.n_skills = 5": "skillplan choice: the 5-skill-ahead check at half SkiMo's cost",
-    "skillplan: model.depth = 5": "SPiRL's depth: at depth 2 prior rollouts fell from 1.7 to 0.8 subtasks",
-    "skillplan: model.activation = relu": "skillplan choice: ELU's bf16 kernels cost 1.24x the training time",
-    "skillplan: model.latent_dim = 128": "skillplan choice for CPU throughput (SkiMo: 256)",
-    "pretrain.pu_logit_penalty = 1e-3": "skillplan choice: without it the kitchen classifier's logits hit "
-                                        "±1000 and its prior opened with the microwave in 1 of 100 rollouts; "
-                                        "with it, 27 (no PU-weighted prior: 14; the data: 22%)",
-    "pretrain.batch_size = 256": "skillplan default for all presets (SkiMo kitchen pretrains at 512)",
-}
+
+@dataclass(frozen=True)
+class Source:
+    """Where a preset value comes from: `key` ('section.field') is `value` in `presets`.
+
+    No presets: the field's default, which every preset that does not set the key keeps.
+    The evidence behind each skillplan choice is in docs/presets.md.
+    """
+
+    key: str
+    value: Any
+    source: str
+    presets: tuple[str, ...] = ()
+
+
+ALL_SKILL = ("spirl", "skimo", "serla", "skillplan")
+PROVENANCE: tuple[Source, ...] = (
+    Source("model.horizon", 10, "SPiRL kitchen `n_rollout_steps=10`; SkiMo `skill_horizon: 10`"),
+    Source("model.z_dim", 10, "SPiRL `nz_vae=10`; SkiMo `skill_dim: 10`"),
+    Source("model.hidden", 128, "SPiRL kitchen `nz_mid=128`; SkiMo kitchen `num_units: 128`"),
+    Source("model.decoder", "closed", "SPiRL's closed-loop variant (`hierarchical_cl`), its authors' pick"),
+    Source("model.depth", 5, "SPiRL kitchen `n_processing_layers=5`", ("spirl", "skillplan")),
+    Source("model.depth", 4, "SkiMo kitchen `num_layers: 4`", ("skimo",)),
+    Source("model.depth", 2, "skillplan choice for CPU speed", ("serla",)),
+    Source("model.activation", "elu", "SkiMo `dense_act: elu` (SPiRL: LeakyReLU)",
+           ("spirl", "skimo", "serla")),
+    Source("model.activation", "relu", "skillplan choice: faster on CPU, better prior rollouts at depth 5",
+           ("skillplan",)),
+    Source("model.latent_dim", 256, "SkiMo kitchen `state_dim: 256`", ("skimo",)),
+    Source("model.latent_dim", 128, "skillplan choice for CPU throughput", ("skillplan",)),
+    Source("model.dynamics", True, "SkiMo's jointly trained skill dynamics", ("skimo", "skillplan")),
+    Source("model.dynamics", False, "SPiRL and SeRLA learn no skill dynamics", ("spirl", "serla")),
+    Source("model.pu", True, "SeRLA's adversarial PU discriminator", ("serla", "skillplan")),
+    Source("model.pu", False, "SPiRL and SkiMo learn from unlabeled data only", ("spirl", "skimo")),
+    Source("model.sde", True, "SeRLA's skill-level data enhancement", ("serla", "skillplan")),
+    Source("model.sde", False, "not part of SPiRL or SkiMo", ("spirl", "skimo")),
+    Source("model.pu_prior", True, "skillplan choice: the prior leans toward expert-like windows",
+           ("skillplan",)),
+    Source("model.pu_prior", False, "the published methods fit the prior to all data",
+           ("spirl", "skimo", "serla")),
+    Source("pretrain.beta", 5e-4, "SPiRL kitchen `kl_div_weight=5e-4`", ("spirl", "serla")),
+    Source("pretrain.beta", 1e-4, "SkiMo `scalars.encoder_kl: 1e-4`", ("skimo",)),
+    Source("pretrain.beta", 5e-3, "skillplan choice: keeps z small enough for the prior to match",
+           ("skillplan",)),
+    Source("pretrain.lr", 1e-3, "SPiRL (Adam, lr 1e-3); SkiMo `joint_lr: 1e-3`", ALL_SKILL),
+    Source("pretrain.n_skills", 1, "one skill per window: no dynamics to roll out", ("spirl", "serla")),
+    Source("pretrain.n_skills", 10, "SkiMo `n_skill: 10`", ("skimo",)),
+    Source("pretrain.n_skills", 5, "skillplan choice: the 5-skill-ahead check at half SkiMo's cost",
+           ("skillplan",)),
+    Source("pretrain.bc_weight", 2.0, "SkiMo kitchen `scalars.ll_actor: 2`", ("skimo",)),
+    Source("pretrain.bc_weight", 1.0, "SPiRL's unweighted reconstruction", ("spirl", "serla", "skillplan")),
+    Source("pretrain.consistency_weight", 2.0, "SkiMo `scalars.consistency: 2`", ("skimo", "skillplan")),
+    Source("pretrain.obs_weight", 1.0, "SkiMo `scalars.hl_model: 1`", ("skimo", "skillplan")),
+    Source("pretrain.rho", 0.5, "SkiMo `scalars.rho: 0.5`", ("skimo", "skillplan")),
+    Source("pretrain.target_tau", 0.005, "SkiMo `target_update_tau: 0.99` every `target_update_freq: 2`",
+           ("skimo", "skillplan")),
+    Source("pretrain.grad_clip", 100.0, "SkiMo `grad_clip: 100.0`", ALL_SKILL),
+    Source("pretrain.prior_weight", 1.0, "SPiRL (prior KL weight 1); SkiMo `scalars.hl_prior: 1`"),
+    Source("pretrain.pu_weight", 0.1, "skillplan choice (SeRLA's text gives no value we could find)"),
+    Source("pretrain.class_prior", 0.3, "skillplan choice: the expert-like share of the general data"),
+    Source("pretrain.sde_eta", 0.1, "skillplan choice (SeRLA's text gives no value we could find)"),
+    Source("pretrain.pu_logit_penalty", 1e-3, "skillplan choice: keeps the PU classifier's logits off "
+           "its flat tails"),
+    Source("pretrain.batch_size", 256, "skillplan default for every preset (SkiMo kitchen: 512)"),
+)
 
 
 def _merge(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
@@ -156,19 +204,62 @@ def _merge(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
     return merged
 
 
-def read_yaml(path: Path) -> dict[str, Any]:
-    """A YAML config file as a dict, or a `ConfigError` saying why it can't be used."""
+def read_yaml(path: Path, holds: str = "the sections data, model and pretrain") -> dict[str, Any]:
+    """A YAML config file as a non-empty mapping, or a `ConfigError` saying why it can't be used.
+
+    `holds` describes what the file should contain, for the message.
+    """
     try:
         loaded = yaml.safe_load(Path(path).read_text())
     except FileNotFoundError:
         raise ConfigError(f"Config file '{path}' does not exist.") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"Config file '{path}' cannot be read: {exc}.") from None
     except yaml.YAMLError as exc:
         raise ConfigError(f"Config file '{path}' is not valid YAML: {exc}") from None
     if loaded is None:
-        return {}
+        raise ConfigError(f"Config file '{path}' is empty. It should hold a mapping of {holds}; "
+                          "leave out --config to use the defaults.")
     if not isinstance(loaded, dict):
-        raise ConfigError(f"Config file '{path}' must hold a mapping with sections data, model, pretrain.")
+        raise ConfigError(f"Config file '{path}' holds a {type(loaded).__name__}, not a mapping. It should "
+                          f"hold a mapping of {holds}.")
     return loaded
+
+
+def validated(cls: type[M], data: dict[str, Any], *, name: str, source: Path | None = None) -> M:
+    """`data` as a `cls`, or one `ConfigError` naming every unknown key and bad value with its section.
+
+    `name` names the top level in messages (e.g. 'ssac'); `source` is the file the values came from.
+    """
+    try:
+        return cls.model_validate(data)
+    except ValidationError as exc:
+        problems = "; ".join(_describe(cls, name, err) for err in exc.errors())
+        origin = f" in '{source}'" if source is not None else ""
+        raise ConfigError(f"Invalid {name} configuration{origin}: {problems}.") from None
+
+
+def _describe(cls: type[BaseModel], name: str, err: Any) -> str:
+    """One validation error in words, e.g. "unknown key 'lrr' in section 'sac' (its keys: hidden, ...)"."""
+    loc = [str(part) for part in err["loc"]]
+    if err["type"] == "extra_forbidden":
+        section = f"in section '{'.'.join(loc[:-1])}'" if len(loc) > 1 else "at the top level"
+        keys = ", ".join(_section_keys(cls, loc[:-1]))
+        return f"unknown key '{loc[-1]}' {section} (its keys: {keys})"
+    value = repr(err["input"])
+    value = value if len(value) <= 60 else value[:57] + "..."
+    where = ".".join(loc) or name
+    return f"{where}: {err['msg']} (got {value})" if loc else f"{where}: {err['msg']}"
+
+
+def _section_keys(cls: type[BaseModel], path: list[str]) -> list[str]:
+    """The keys of the section at `path` inside `cls` (nested pydantic models)."""
+    for part in path:
+        annotation = cls.model_fields[part].annotation
+        if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
+            return []
+        cls = annotation
+    return list(cls.model_fields)
 
 
 def resolve_config(
@@ -182,18 +273,11 @@ def resolve_config(
     """
     from_yaml = read_yaml(yaml_path) if yaml_path is not None else {}
     name = preset or from_yaml.get("preset") or "skillplan"
-    if name not in PRESETS:
+    if not isinstance(name, str) or name not in PRESETS:
         raise ConfigError(f"Unknown preset '{name}'. Presets: {', '.join(PRESETS)}.")
     layered = _merge(_merge(PRESETS[name], from_yaml), overrides or {})
     layered["preset"] = name
-    try:
-        return RunConfig.model_validate(layered)
-    except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
-        )
-        source = f" (from {yaml_path})" if yaml_path else ""
-        raise ConfigError(f"Invalid configuration{source}: {problems}.") from None
+    return validated(RunConfig, layered, name="run", source=yaml_path)
 
 
 def config_differences(old: RunConfig, new: RunConfig, ignore: tuple[str, ...] = ()) -> list[str]:

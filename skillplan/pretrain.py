@@ -78,7 +78,7 @@ def joint_loss(
         terms["pu_cls"] = nnpu_loss(logits[-n_expert:], logits[:-n_expert], p.class_prior)
         expert_prob = torch.sigmoid(logits.detach())
         terms["prior"] = (expert_prob * prior_kl).sum() / expert_prob.sum().clamp_min(1e-6)
-        # Nothing else bounds the logits: unpenalised they ran to ±1000, where the sigmoid loss has no
+        # Nothing else bounds the logits: unpenalised they can run to ±1000, where the sigmoid loss has no
         # gradient to correct a confident mistake and the prior's weights become arbitrary 0s and 1s.
         loss = loss + terms["pu_cls"] + p.pu_logit_penalty * logits.square().mean()
     else:

@@ -338,13 +338,13 @@ def test_planner_overrides_reach_only_the_cem_methods(tmp_path):
     cem = {CEMAgentConfig.model_validate(t.settings).planner for t in trains if t.method == "skimo"}
     assert {(p.samples, p.iterations, p.compile) for p in cem} == {(256, 4, True)}
     assert all("planner" not in t.settings for t in trains if t.method == "spirl")
-    with pytest.raises(ConfigError, match=r"samplez.*settings: horizon"):
+    with pytest.raises(ConfigError, match=r"unknown key 'samplez' in section 'planner' \(its keys: horizon"):
         plan(tiny_suite(methods=["skimo"], planner_overrides={"samplez": 256}), tmp_path)
 
 
 def test_the_quick_suite_resolves_with_its_smaller_planner(tmp_path):
     from skillplan.agents import CEMAgentConfig
-    from skillplan.benchmarking.suite import QUICK
+    from skillplan.benchmarking.suite_config import QUICK
 
     config = SuiteConfig.model_validate(QUICK)
     _, trains = plan(config, tmp_path)
@@ -403,5 +403,5 @@ def test_bad_suite_options_are_refused(changes, problem):
 
 
 def test_a_misspelt_agent_setting_is_refused_before_any_work(tmp_path):
-    with pytest.raises(ConfigError, match="learning_start don't exist"):
+    with pytest.raises(ConfigError, match="unknown key 'learning_start' at the top level"):
         plan(tiny_suite(agent_overrides={"learning_start": 10}), tmp_path)

@@ -7,9 +7,10 @@ import math
 import pytest
 import torch
 
-from skillplan.agents.networks import SquashedGaussian, mlp
+from skillplan.agents.networks import SquashedGaussian
 from skillplan.agents.replay import ReplayBuffer
 from skillplan.agents.sac import SACConfig, SoftActorCritic
+from skillplan.models.mlp import mlp
 
 
 def bandit_buffer(target: float, n: int = 2048) -> ReplayBuffer:
@@ -34,7 +35,7 @@ def mean_action(agent: SoftActorCritic) -> float:
 
 def test_squashed_gaussian_log_prob_matches_change_of_variables():
     torch.manual_seed(0)
-    policy = SquashedGaussian(mlp(2, (16,), 2), bound=2.0)
+    policy = SquashedGaussian(mlp(2, 2, (16,), activation="relu", layer_norm=True), bound=2.0)
     obs = torch.randn(1, 2).expand(200_000, 2)
     actions, log_prob = policy(obs)
     # a histogram of the samples must match exp(log_prob) at the samples

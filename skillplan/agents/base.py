@@ -17,12 +17,13 @@ from typing import Any, ClassVar
 import gymnasium as gym
 import numpy as np
 import torch
-from pydantic import BaseModel, Field
+from pydantic import Field
 from rich.console import Console
 from rich.progress import TextColumn
 from safetensors.torch import load_file, save_file
 
 import skillplan
+from skillplan.config import Section
 from skillplan.errors import CheckpointError, ConfigError, TrainingDivergedError
 from skillplan.io import atomic_directory, save_figure
 from skillplan.progress import progress_bar
@@ -32,7 +33,7 @@ AGENT_DIR = "agent"
 STATE, CONFIG, METADATA = "state.safetensors", "config.json", "metadata.json"
 
 
-class LoopConfig(BaseModel):
+class LoopConfig(Section):
     """How the shared loop collects data, evaluates and checkpoints (counts are env steps)."""
 
     learning_starts: int = 5_000

@@ -17,7 +17,6 @@ from typing import Literal
 import gymnasium as gym
 import numpy as np
 import torch
-from pydantic import BaseModel
 from torch import nn
 
 from skillplan.agents.base import (
@@ -27,14 +26,17 @@ from skillplan.agents.base import (
     load_optimizer_tensors,
     optimizer_tensors,
 )
-from skillplan.agents.networks import TwinQ, mlp
+from skillplan.agents.networks import TwinQ
 from skillplan.agents.planning import CEMConfig, CEMPlanner
 from skillplan.agents.replay import ReplayBuffer
+from skillplan.config import Section
 from skillplan.errors import ConfigError
+from skillplan.models.mlp import mlp
+from skillplan.models.polyak import polyak_update
 from skillplan.models.skill_model import standardize_obs
 
 
-class CEMLearnConfig(BaseModel):
+class CEMLearnConfig(Section):
     """Task-head learning; SkiMo's kitchen values where it gives them, TD-MPC's otherwise."""
 
     hidden: tuple[int, ...] = (256, 256)
@@ -47,26 +49,19 @@ class CEMLearnConfig(BaseModel):
     consistency_coef: float = 2.0
     reward_coef: float = 0.5
     value_coef: float = 0.1
-    # SkiMo's kitchen value: the policy pays a fixed α = 0.5 per nat of KL(π ‖ prior). Tuned toward δ
-    # instead (None), α sat at 0.02-0.26, the policy drifted onto skills whose values the critic had
-    # inflated, and the kitchen skillplan arm fell from 3 subtasks to 0-0.2 within 30-70k steps. With
-    # α fixed and the planner's max_std at SkiMo's 0.5, seed 0 held 2.6-3.0 from 30k to 60k.
+    # SkiMo's kitchen value: the policy pays a fixed α per nat of KL(π ‖ prior); None tunes α toward
+    # δ, which let the kitchen policy drift off the prior (sample_efficiency_kitchen/NOTES.md).
     fixed_alpha: float | None = 0.5
     init_alpha: float = 0.1  # where α is tuned
     target_divergence: float = 5.0  # δ for KL(π ‖ prior), as SSAC, where α is tuned
     # Past α = 1 a nat of divergence outweighs a whole subtask's reward: the policy is pinned to the
-    # prior already. Where the actor cannot bring the KL under δ at all (the skimo preset's policy,
-    # reading finetuned latents, stayed at 7-11 nats), α would otherwise grow without end.
+    # prior already. Where the actor cannot bring the KL under δ at all, α would otherwise grow without end.
     max_alpha: float = 1.0
     prior_min_std: float = 0.05  # floor on the prior's std in the KL, as SSAC (over-confident off the data)
     max_divergence: float = 100.0  # clamp on the KL, as SSAC (SPiRL's max_divergence_range)
     grad_clip: float = 20.0
-    # How the TD target reads the target twins: their minimum (TD3, TD-MPC, SkiMo) or their mean. Both
-    # drift on the kitchen, in opposite directions. With the minimum, skillplan seed 0's critic fell
-    # to mean Q -3.0 on rewards ≥ 0 by 180k, and the planner chased latents off the data whose
-    # extrapolated values beat the drifted on-data ones (plans 0.0 subtasks, the policy alone 2.9).
-    # With the mean, seed 0's critic rose to mean Q 1.8 (max 7.1, above any return) and it scored 0.0
-    # at 100k-110k, the task policy with the planner (2.9 at 120k); seed 1 fell to 1.4 at 120k.
+    # How the TD target reads the target twins: their minimum (TD3, TD-MPC, SkiMo) or their mean. On
+    # the kitchen the minimum drifts low and the mean high (sample_efficiency_kitchen/NOTES.md).
     td_target: Literal["min", "mean"] = "min"
 
 
@@ -85,7 +80,7 @@ class TaskModel(nn.Module):
         self.target_encoder = copy.deepcopy(dynamics.encoder).requires_grad_(False)
         self.step = copy.deepcopy(dynamics.step).requires_grad_(True)
         latent, z_dim = self.step[-1].out_features, skill_model.metadata.z_dim
-        self.reward_head = mlp(latent + z_dim, hidden, 1)
+        self.reward_head = mlp(latent + z_dim, 1, hidden, activation="relu", layer_norm=True)
         self.critic = TwinQ(latent, z_dim, hidden)
         self.critic_target = copy.deepcopy(self.critic).requires_grad_(False)
         # The task policy starts as the skill prior, as in SkiMo. SkiMo's prior reads h, ours reads
@@ -212,8 +207,8 @@ class CEM(Agent):
             prior = torch.distributions.Normal(prior.mean, prior.stddev.clamp_min(cfg.prior_min_std))
         kl = gaussian_kl(mean, std, prior)
         # Past the clamp (states off the data where the prior is sharply, confidently elsewhere) the KL
-        # gives the actor no gradient, so α must not answer to it either: counted, those samples kept
-        # the mean above δ whatever the actor did, and α grew without bound (to 1e9 by 250k kitchen steps).
+        # gives the actor no gradient, so α must not answer to it either: counted, those samples would
+        # keep the mean above δ whatever the actor did, and α would grow without bound.
         reachable = kl.detach() < cfg.max_divergence
         kl = kl.clamp(max=cfg.max_divergence)
         reachable_kl = (kl.detach() * reachable).sum() / reachable.sum().clamp_min(1)
@@ -232,10 +227,8 @@ class CEM(Agent):
             with torch.no_grad():
                 self.log_alpha.clamp_(max=math.log(cfg.max_alpha))
 
-        with torch.no_grad():
-            for online, target in ((model.critic, model.critic_target),
-                                   (model.encoder, model.target_encoder)):
-                torch._foreach_lerp_(list(target.parameters()), list(online.parameters()), cfg.tau)
+        polyak_update(model.critic_target, model.critic, cfg.tau)
+        polyak_update(model.target_encoder, model.encoder, cfg.tau)
         return {"consistency_loss": consistency.item(), "reward_loss": reward_loss.item(),
                 "value_loss": value_loss.item(), "actor_loss": actor_loss.item(),
                 "prior_kl": reachable_kl.item(), "prior_kl_clamped": 1 - reachable.float().mean().item(),

@@ -1,4 +1,4 @@
-"""Small network blocks the downstream agents share: MLPs, a fused twin critic, a squashed Gaussian."""
+"""Small network blocks the downstream agents share: a fused twin critic and a squashed Gaussian."""
 
 from __future__ import annotations
 
@@ -9,19 +9,6 @@ from itertools import pairwise
 import torch
 from torch import nn
 from torch.nn import functional as F
-
-
-def mlp(in_dim: int, hidden: Sequence[int], out_dim: int) -> nn.Sequential:
-    """Linear → LayerNorm → ReLU blocks, then a linear head.
-
-    TD-MPC2's block with ReLU for Mish: on CPU, Mish's transcendentals took a quarter of an SSAC update.
-    """
-    layers: list[nn.Module] = []
-    for width in hidden:
-        layers += [nn.Linear(in_dim, width), nn.LayerNorm(width), nn.ReLU()]
-        in_dim = width
-    layers.append(nn.Linear(in_dim, out_dim))
-    return nn.Sequential(*layers)
 
 
 class EnsembleLinear(nn.Module):

@@ -65,8 +65,7 @@ class CEMConfig(BaseModel):
     min_std: float = Field(0.05, gt=0)
     max_std: float = Field(
         0.5, gt=0, description="SkiMo's (TD-MPC: 2); also the initial std of a plan not started at the "
-        "policy. At 2, six iterations of 512 samples found skills whose model returns were errors: on "
-        "the kitchen, evaluations fell from 3 subtasks to 0.3 by 60k steps, where 0.5 kept 2.6-3.0"
+        "policy. Wider searches find skills whose model returns are errors"
     )
     start_at_policy: bool = Field(
         True, description="start each plan's Gaussian fitted to the policy's proposals instead of "
@@ -75,10 +74,8 @@ class CEMConfig(BaseModel):
     )
     discount: float = Field(0.99, gt=0, le=1, description="γ per skill")
     z_bound: float = Field(2.0, gt=0, description="skills live in the box [-z_bound, z_bound]^Dz")
-    # Speed switches, measured in benchmarks/cem_latency.py against a naive loop: bf16 pays off for wide
-    # models on CPUs with AMX (1.2-1.4× at hidden 256) but costs more than it saves at hidden 128; compile
-    # fuses the model's elementwise ops (1.4×; 1.9× with bf16 at hidden 256) after a first call of 10-20 s
-    # per horizon length.
+    # Speed switches (figures: benchmarks/results/cem_latency.md): bf16 pays off for wide models on CPUs
+    # with bf16 units; compile fuses the model's elementwise ops after a slow first call per horizon.
     precision: Literal["fp32", "bf16"] = Field(
         "fp32", description="bf16: run the model under bfloat16 autocast; returns stay fp32"
     )

@@ -16,19 +16,22 @@ import gymnasium as gym
 import numpy as np
 import torch
 from gymnasium import spaces
-from pydantic import BaseModel, Field
+from pydantic import Field
 from torch import nn
 
 from skillplan.agents.base import Agent, LoopConfig, load_optimizer_tensors, optimizer_tensors
-from skillplan.agents.networks import SquashedGaussian, TwinQ, mlp
+from skillplan.agents.networks import SquashedGaussian, TwinQ
 from skillplan.agents.replay import Batch, ReplayBuffer
+from skillplan.config import Section
 from skillplan.errors import ConfigError
+from skillplan.models.mlp import mlp
+from skillplan.models.polyak import polyak_update
 
 # The prior p(a | s) as (mean, std) of a diagonal Gaussian, for SSAC.
 PriorFn = Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
 
 
-class SACConfig(BaseModel):
+class SACConfig(Section):
     """SAC hyper-parameters; the defaults follow SPiRL's kitchen SSAC runs where they apply."""
 
     hidden: tuple[int, ...] = (256, 256)
@@ -53,7 +56,9 @@ class SoftActorCritic(nn.Module):
                  prior: PriorFn | None = None, actor_net: nn.Module | None = None) -> None:
         super().__init__()
         self.config, self.prior = config, prior
-        self.actor = SquashedGaussian(actor_net or mlp(obs_dim, config.hidden, 2 * action_dim), bound)
+        actor_net = actor_net or mlp(obs_dim, 2 * action_dim, config.hidden, activation="relu",
+                                     layer_norm=True)
+        self.actor = SquashedGaussian(actor_net, bound)
         self.critic = TwinQ(obs_dim, action_dim, config.hidden)
         self.critic_target = copy.deepcopy(self.critic).requires_grad_(False)
         self.log_alpha = nn.Parameter(torch.tensor(math.log(config.init_alpha)))
@@ -120,9 +125,7 @@ class SoftActorCritic(nn.Module):
             alpha_loss.backward()
             self.alpha_opt.step()
 
-        with torch.no_grad():
-            targets, online = list(self.critic_target.parameters()), list(self.critic.parameters())
-            torch._foreach_lerp_(targets, online, cfg.tau)
+        polyak_update(self.critic_target, self.critic, cfg.tau)
         return metrics
 
 

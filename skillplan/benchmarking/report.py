@@ -20,7 +20,7 @@ from rich.table import Table
 from scipy import stats
 
 from skillplan.benchmarking.methods import METHODS
-from skillplan.benchmarking.suite import SUITE_FILE, TIMING_FILE, SuiteConfig, load_suite_config
+from skillplan.benchmarking.suite_config import SUITE_FILE, TIMING_FILE, SuiteConfig, load_suite_config
 from skillplan.io import atomic_write_text, read_json, save_figure
 
 EVALUATIONS, SUMMARY_MD, SUMMARY_JSON = "evaluations.csv", "summary.md", "summary.json"

@@ -34,95 +34,25 @@ from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wai
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from rich.console import Console
 
-from skillplan.benchmarking.methods import ENV_DATASETS, METHODS, check_names
+from skillplan.benchmarking.methods import METHODS, check_names
+from skillplan.benchmarking.report import EVAL_METRICS, EVALUATIONS, write_report
+from skillplan.benchmarking.suite_config import (
+    DONE_FILE,
+    PRIOR_FILE,
+    SUITE_FILE,
+    TIMING_FILE,
+    SuiteConfig,
+    load_suite_config,
+)
 from skillplan.checkpoint import REQUIRED_FILES
 from skillplan.errors import ConfigError, SkillplanError
 from skillplan.io import atomic_directory, atomic_write_text, read_json
 from skillplan.progress import progress_bar
 from skillplan.provenance import machine, provenance
-
-SUITE_FILE, DONE_FILE, TIMING_FILE, PRIOR_FILE = "suite.json", "done.json", "timing.json", "prior.json"
-
-
-PriorSeeding = Literal["per-seed", "shared"]
-BUDGET_FRACTIONS = (0.08, 0.2, 0.4)  # with `steps`, the default budgets of the summary tables
-
-
-class SuiteConfig(BaseModel):
-    """What one suite measures; two runs with equal configs measure the same thing."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    envs: list[str] = ["SkillKitchen-v0"]
-    methods: list[str] = list(METHODS)
-    seeds: int = Field(5, ge=1)
-    steps: int = Field(250_000, ge=1, description="low-level env steps per run")
-    eval_every: int = Field(10_000, ge=1)
-    eval_episodes: int = Field(20, ge=1)
-    priors: PriorSeeding = Field("per-seed", description="per-seed: seed k of every method trains on a "
-                                 "prior pretrained with seed k; shared: one prior (seed 0) per preset")
-    budgets: list[int] | None = Field(None, description="env-step budgets of the summary tables; default: "
-                                      "the evaluations nearest 2/25, 1/5, 2/5 and all of `steps` "
-                                      "(20k, 50k, 100k and 250k of 250k)")
-    pretrain_steps: int | None = Field(None, ge=1, description="default: each preset's own")
-    datasets: dict[str, str] = Field(default_factory=dict, description="env → dataset, overriding "
-                                     "the default scripted data")
-    pretrain_overrides: dict[str, Any] = Field(default_factory=dict, description="nested config "
-                                               "sections applied to every pretraining run")
-    agent_overrides: dict[str, Any] = Field(default_factory=dict, description="settings applied to "
-                                            "every agent (e.g. learning_starts)")
-    planner_overrides: dict[str, Any] = Field(default_factory=dict, description="CEM planner settings "
-                                              "applied to the CEM methods (e.g. samples, iterations)")
-    compile_planner: bool = Field(True, description="CEM methods plan under torch.compile and bfloat16 "
-                                  "autocast: 2× faster per decision on 2 cores (58 vs 118 ms), after about "
-                                  "a minute of compiling per horizon length; needs a C compiler")
-
-    @field_validator("envs", "methods")
-    @classmethod
-    def _no_repeats(cls, names: list[str]) -> list[str]:
-        repeated = sorted({n for n in names if names.count(n) > 1})
-        if repeated:
-            raise ValueError(f"{', '.join(repeated)} given more than once")
-        return names
-
-    @model_validator(mode="after")
-    def _budgets_within_runs(self) -> SuiteConfig:
-        outside = [b for b in self.budgets or [] if not 1 <= b <= self.steps]
-        if outside:
-            raise ValueError(f"budgets {outside} lie outside 1..steps ({self.steps})")
-        return self
-
-    def table_budgets(self) -> list[int]:
-        """The env-step budgets the summary tables report."""
-        if self.budgets:
-            return sorted(set(self.budgets))
-        grid = self.eval_every
-        on_grid = {max(1, round(self.steps * f / grid)) * grid for f in BUDGET_FRACTIONS}
-        return sorted({*(b for b in on_grid if b < self.steps), self.steps})
-
-    def dataset(self, env: str) -> str:
-        """The offline data the priors for `env` are pretrained on."""
-        return self.datasets.get(env, ENV_DATASETS[env])
-
-    def prior_seed(self, seed: int) -> int:
-        """The pretraining seed of the prior that run seed `seed` trains on."""
-        return seed if self.priors == "per-seed" else 0
-
-
-# `--quick`: the maze (a fast env) at a small budget, every method, two seeds; ≤ 10 min on 2 cores.
-QUICK = {
-    "envs": ["SkillPointMaze-v0"], "seeds": 2, "steps": 8_000, "eval_every": 2_000, "eval_episodes": 3,
-    "pretrain_steps": 1_000, "agent_overrides": {"learning_starts": 1_000},
-    # A CEM run at 10k steps and 512 × 6 took 3.5 min of the suite's 12.5, planning (evaluation
-    # episodes included) half of it; at 256 × 4 the suite still took 10.6.
-    "planner_overrides": {"samples": 256, "iterations": 3},
-    "compile_planner": False,  # compiling would take longer than these short runs plan
-}
 
 
 @dataclass(frozen=True)
@@ -232,19 +162,15 @@ def _pretrain_job(config: SuiteConfig, out: Path, dataset: str, preset: str, see
 
 
 def _check_agent_overrides(config: SuiteConfig) -> None:
-    from skillplan.agents import agent_class
-    from skillplan.agents.planning import CEMConfig
+    """Every method's agent settings with the suite's overrides, validated before any work starts."""
+    from skillplan.agents import agent_config
 
     for name in config.methods:
-        fields = agent_class(METHODS[name].agent).config_class.model_fields
-        unknown = [k for k in config.agent_overrides if k not in fields]
-        if unknown:
-            raise ConfigError(f"Agent setting(s) {', '.join(unknown)} don't exist for {name} "
-                              f"({METHODS[name].agent}). Its settings: {', '.join(fields)}.")
-    unknown = [k for k in config.planner_overrides if k not in CEMConfig.model_fields]
-    if unknown:
-        raise ConfigError(f"Planner setting(s) {', '.join(unknown)} don't exist. The CEM planner's "
-                          f"settings: {', '.join(CEMConfig.model_fields)}.")
+        method = METHODS[name]
+        settings = {**dict(method.settings), **config.agent_overrides}
+        if method.agent == "cem":
+            settings["planner"] = {**settings.get("planner", {}), **config.planner_overrides}
+        agent_config(method.agent, settings)
 
 
 def run_suite(config: SuiteConfig, out: Path, *, workers: int = 2, only: list[str] | None = None,
@@ -254,8 +180,6 @@ def run_suite(config: SuiteConfig, out: Path, *, workers: int = 2, only: list[st
     `only` limits this invocation to some runs ("METHOD" or "METHOD:SEED"), e.g. those that fit
     the time at hand; the report still covers every run so far.
     """
-    from skillplan.benchmarking.report import write_report
-
     console = console or Console()
     out = Path(out)
     pretrains, trains = plan(config, out)
@@ -307,20 +231,6 @@ class WallClock:
             self.written = now
 
 
-def load_suite_config(out: Path) -> SuiteConfig:
-    """The config a suite directory was started with, or a clear error if the file is missing or bad."""
-    path = Path(out) / SUITE_FILE
-    if not path.is_file():
-        raise ConfigError(f"'{out}' is not a sample-efficiency suite: it has no {SUITE_FILE}.")
-    try:
-        saved = read_json(path)["config"]
-        saved.setdefault("priors", "shared")  # suites from before per-seed pretraining shared one prior
-        return SuiteConfig.model_validate(saved)
-    except (KeyError, TypeError, AttributeError, ValidationError) as exc:
-        raise ConfigError(f"'{path}' is corrupt ({exc}). Delete it to start the suite afresh; the "
-                          "finished runs beside it are reused.") from None
-
-
 def _claim(out: Path, config: SuiteConfig) -> None:
     """Write suite.json, or check that an existing one describes the same suite (then it resumes)."""
     if out.exists() and not out.is_dir():
@@ -348,7 +258,6 @@ def restore_suite(results: Path, out: Path) -> list[str]:
     prior's weights, config and metadata, not its optimizer state); the suite pretrains the others
     again. Returns the keys of the restored priors and runs.
     """
-    from skillplan.benchmarking.report import EVAL_METRICS, EVALUATIONS  # report imports this module
 
     results, out = Path(results), Path(out)
     if (out / SUITE_FILE).exists():
@@ -532,18 +441,17 @@ def _pretrain(job: PretrainJob, report: Callable[[int], None]) -> None:
 
 
 def _train(job: TrainJob, report: Callable[[int], None]) -> None:
-    from skillplan.agents import agent_class, make_agent_env
+    from skillplan.agents import agent_class, agent_config, make_agent_env, write_run_file
     from skillplan.agents.base import AGENT_DIR
 
     method = METHODS[job.method]
     cls = agent_class(method.agent)
-    try:
-        settings = cls.config_class.model_validate(job.settings)
-    except ValidationError as exc:
-        raise ConfigError(f"agent settings don't fit {method.agent}: {exc}") from None
+    settings = agent_config(method.agent, job.settings)
     job.check_prior()
     env = make_agent_env(method.agent, job.env, str(job.prior) if job.prior else None)
     agent = cls(env, settings)
+    write_run_file(job.out, env=job.env, prior=job.prior, agent=method.agent, steps=job.steps,
+                   config=settings)
     resume = (job.out / AGENT_DIR).exists()
     if job.prior is not None and not (job.out / PRIOR_FILE).is_file():
         atomic_write_text(job.out / PRIOR_FILE, json.dumps({"prior": str(job.prior),

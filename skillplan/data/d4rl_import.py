@@ -92,9 +92,9 @@ def import_d4rl(
 
 
 def _env_spec(env_id: str) -> gym.envs.registration.EnvSpec:
-    from skillplan.envs.base import register_robotics
+    import gymnasium_robotics  # its envs (kitchen, mazes) are the ones D4RL files come from
 
-    register_robotics()
+    gym.register_envs(gymnasium_robotics)
     try:
         return gym.spec(env_id)
     except gym.error.Error as exc:

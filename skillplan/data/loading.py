@@ -208,6 +208,16 @@ def _episode_arrays(dataset: minari.MinariDataset, layout: ObservationLayout) ->
             yield obs, group["actions"][()]
 
 
+# Writes a missing scripted dataset: `generate(generator, kinds=..., progress=...)`. skillplan.envs
+# installs it on `import skillplan`, so that this layer never imports the envs that import it.
+_generators: list[Callable[..., None]] = []
+
+
+def install_generator(generate: Callable[..., None]) -> None:
+    """Let `open_dataset` write missing scripted datasets with `generate` (replacing any before)."""
+    _generators[:] = [generate]
+
+
 def open_dataset(
     dataset_id: str,
     spec: DatasetSpec,
@@ -217,8 +227,7 @@ def open_dataset(
 ) -> minari.MinariDataset:
     """Open a local Minari dataset, generating or downloading it first when it is missing."""
     if not dataset_exists(dataset_id):
-        if spec.generator is not None:
-            from skillplan.envs.generate import generate_dataset
+        if spec.generator is not None and _generators:
             from skillplan.progress import progress_bar
 
             kind = "general" if dataset_id == spec.general_id else "expert"
@@ -226,7 +235,7 @@ def open_dataset(
                 on_generate(f"Dataset '{dataset_id}' is missing: generating it with the scripted "
                             f"{spec.generator} demonstrator (`skillplan datasets generate {spec.name}`).")
             with progress_bar() as progress:
-                generate_dataset(spec.generator, kinds=(kind,), progress=progress)
+                _generators[0](spec.generator, kinds=(kind,), progress=progress)
         elif download and _is_remote(dataset_id):
             _download(dataset_id, spec)
         else:

@@ -8,6 +8,7 @@ import torch
 from torch import nn
 
 from skillplan.models.mlp import Activation, mlp
+from skillplan.models.polyak import polyak_update
 
 
 class SkillDynamics(nn.Module):
@@ -33,7 +34,6 @@ class SkillDynamics(nn.Module):
             predicted.append(h)
         return torch.stack(predicted, dim=-2)
 
-    @torch.no_grad()
     def update_target(self, tau: float) -> None:
         """Move the target encoder a step `tau` toward the online one."""
-        torch._foreach_lerp_(list(self.target_encoder.parameters()), list(self.encoder.parameters()), tau)
+        polyak_update(self.target_encoder, self.encoder, tau)
