@@ -68,19 +68,30 @@ class PriorRollouts:
         return dict(counts.most_common())
 
     def reset_outliers(self, threshold: float = OFF_DATA_SIGMA) -> dict[int, float]:
-        """State dimensions in which a reset state lay more than `threshold` data std's from the mean.
+        """State dimensions in which a reset state lay more than `threshold` data std's off the data
+        (both its mean and its first states).
 
         Every episode's first skill is chosen at a reset state; off the data, the prior (and a PU
-        classifier weighting it) answer arbitrarily. FrankaKitchen-v1's reset noise perturbs the
-        kettle's quaternion, which the first physics step settles: kitchen data shows that only at t = 0.
+        classifier weighting it) answer arbitrarily.
         """
         return {dim: sigma for dim, sigma in enumerate(self.reset_sigma) if sigma > threshold}
 
 
 def _sigmas(model: SkillModel, obs: np.ndarray | Mapping[str, np.ndarray]) -> np.ndarray:
-    """|z-scores| of states against the model's data statistics, unclipped: (batch, obs_dim)."""
-    flat = model.layout.flatten(obs) if isinstance(obs, Mapping) else obs
-    return np.abs((np.asarray(flat) - model.obs_mean.numpy()) / model.obs_std.numpy())
+    """How far states lie off the data, in data std's, unclipped: (batch, obs_dim).
+
+    A state is as far as the nearer of the data's mean and the data's own first states: a reset
+    state equal to the data's first states is on the data even where later states all settle
+    elsewhere (FrankaKitchen's kettle quaternion moves 0.006 in the first step, 6 floored std's).
+    """
+    flat = np.asarray(model.layout.flatten(obs) if isinstance(obs, Mapping) else obs)
+    std = model.obs_std.numpy()
+    sigma = np.abs((flat - model.obs_mean.numpy()) / std)
+    meta = model.metadata
+    if meta.start_mean is not None and meta.start_std is not None:
+        spread = np.maximum(np.asarray(meta.start_std, dtype=np.float32), std)
+        sigma = np.minimum(sigma, np.abs((flat - np.asarray(meta.start_mean, dtype=np.float32)) / spread))
+    return sigma
 
 
 def make_vector_env(model: SkillModel, n_envs: int, max_steps: int | None) -> gym.vector.VectorEnv:

@@ -213,6 +213,8 @@ def metadata_for(data: OfflineData, config: RunConfig) -> SkillMetadata:
         actions = [data.general.actions] + ([data.expert.actions] if data.expert is not None else [])
         stats = NormStats.of(*actions)
         center, scale = stats.mean, stats.std
+    episodes = [data.general] + ([data.expert] if data.expert is not None else [])
+    starts = NormStats.of(*(e.observations[e.obs_offsets] for e in episodes))
     return SkillMetadata(
         dataset=data.spec.name,
         dataset_ids=list(data.spec.ids),
@@ -228,6 +230,8 @@ def metadata_for(data: OfflineData, config: RunConfig) -> SkillMetadata:
         z_dim=config.model.z_dim,
         obs_mean=data.stats.mean.tolist(),
         obs_std=data.stats.std.tolist(),
+        start_mean=starts.mean.tolist(),
+        start_std=starts.std.tolist(),
         act_center=[float(v) for v in center],
         act_scale=[float(v) for v in scale],
         act_bounded=bounded,

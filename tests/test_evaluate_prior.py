@@ -12,6 +12,7 @@ from typer.testing import CliRunner
 from skillplan.checkpoint import SkillMetadata
 from skillplan.cli.main import app
 from skillplan.data.flatten import ObservationLayout
+from skillplan.data.loading import NormStats
 from skillplan.envs.base import make_base_env
 from skillplan.evaluation import PriorRollouts, evaluate_prior
 from skillplan.models.skill_model import SkillModel
@@ -60,6 +61,42 @@ def test_reset_states_off_the_data_are_reported():
     rollouts = evaluate_prior(model, 2, workers=1, max_steps=5)
     assert list(rollouts.reset_outliers()) == [0] and rollouts.reset_outliers()[0] > 100
     assert len(rollouts.reset_sigma) == model.metadata.obs_dim
+
+
+KETTLE_QUAT_W = 35  # FrankaKitchen-v1's kettle quaternion w: 1.0062 at reset, 1.0000 after one step
+
+
+def kitchen_model_with_settled_data() -> SkillModel:
+    """A kitchen model whose data, as the scripted kitchen's, has the reset states as first states and
+    later states settled: the kettle's quaternion w sits 0.0062 off its reset value, at the 1e-3 std floor."""
+    model = untrained_model("FrankaKitchen-v1", ("observation",))
+    env = make_base_env("FrankaKitchen-v1")
+    firsts = NormStats.of(np.stack([env.reset(seed=100 + i)[0]["observation"] for i in range(16)]))
+    settled = env.step(np.zeros(9))[0]["observation"]
+    env.close()
+    model.obs_mean.copy_(torch.as_tensor(settled))
+    model.obs_std.fill_(1.0)
+    model.obs_std[KETTLE_QUAT_W] = 1e-3
+    model.metadata.start_mean, model.metadata.start_std = firsts.mean.tolist(), firsts.std.tolist()
+    return model
+
+
+def test_reset_states_like_the_datas_first_states_are_on_the_data():
+    model = kitchen_model_with_settled_data()
+    assert abs(model.metadata.start_mean[KETTLE_QUAT_W] - model.obs_mean[KETTLE_QUAT_W].item()) > 5e-3
+    rollouts = evaluate_prior(model, 2, workers=1, max_steps=2)
+    assert rollouts.reset_outliers() == {} and max(rollouts.reset_sigma) < 4.0
+    model.metadata.start_mean = model.metadata.start_std = None  # judged by the data's mean alone
+    rollouts = evaluate_prior(model, 2, workers=1, max_steps=2)
+    assert list(rollouts.reset_outliers()) == [KETTLE_QUAT_W]
+
+
+def test_reset_states_off_the_datas_first_states_are_still_reported():
+    model = kitchen_model_with_settled_data()
+    model.metadata.start_mean[KETTLE_QUAT_W] -= 0.0062  # the data began where it settles
+    rollouts = evaluate_prior(model, 2, workers=1, max_steps=2)
+    assert list(rollouts.reset_outliers()) == [KETTLE_QUAT_W]
+    assert 5.0 < rollouts.reset_outliers()[KETTLE_QUAT_W] < 7.5
 
 
 def test_first_subtasks_are_counted_most_common_first():
