@@ -104,22 +104,35 @@ def evaluate_prior_command(
     workers: int = typer.Option(2, "--workers", "-w", help="Environments run in parallel (processes)."),
     seed: int = typer.Option(0, "--seed", help="Seed of the env resets and the sampled skills."),
     max_steps: int = typer.Option(None, "--max-steps", help="Episode length (default: env's; kitchen 280)."),
+    env: str = typer.Option(None, "--env", help="Kitchen: count the subtasks of this skill env's task, in "
+                            "order: SkillKitchen-v0 or SkillKitchenMisaligned-v0."),
+    tasks: str = typer.Option(None, "--tasks", help='Kitchen: count these subtasks, comma-separated, e.g. '
+                              '"microwave,light switch,slide cabinet,hinge cabinet".'),
+    ordered: bool = typer.Option(False, "--ordered", help="With --tasks: a subtask counts only once every "
+                                 "earlier one does, as the skill envs count."),
 ) -> None:
-    """Prior rollouts: execute skills sampled from the prior, H steps at a time, in the dataset's env."""
+    """Prior rollouts: execute skills sampled from the prior, H steps at a time, in the dataset's env.
+
+    Kitchen reports the subtasks completed (of the data env's tasks, or of --env's or --tasks' task:
+    then both in order and in any order) and which subtask each episode completed first.
+    """
     import torch
 
-    from skillplan.evaluation import evaluate_prior
+    from skillplan.evaluation import chosen_task, evaluate_prior
     from skillplan.models.skill_model import SkillModel
     from skillplan.progress import progress_bar
 
+    goal = chosen_task(env, tasks, ordered)
     torch.set_num_threads(1)  # the env workers need the other cores
     model = SkillModel.load(checkpoint)
     with progress_bar(console) as progress:
         task = progress.add_task("prior rollouts", total=episodes)
         rollouts = evaluate_prior(
-            model, episodes, workers=workers, seed=seed, max_steps=max_steps,
+            model, episodes, workers=workers, seed=seed, max_steps=max_steps, goal=goal,
             on_episode=lambda: progress.advance(task),
         )
+    if goal is not None:
+        console.print(f"task: {' → '.join(goal.subtasks)} ({'in order' if goal.ordered else 'any order'})")
     table = Table(title=f"Prior rollouts: {model.metadata.env_id}, {episodes} episodes")
     table.add_column("metric")
     table.add_column("value", justify="right")
