@@ -15,6 +15,7 @@ from rich.console import Console
 from rich.table import Table
 
 from skillplan.config import resolve_config
+from skillplan.runlog import LOGGER_HELP, check_loggers, log_files
 
 console = Console(width=None if Console().is_terminal else 120)
 
@@ -66,10 +67,12 @@ def pretrain_command(
     precision: str = typer.Option(None, "--precision", help="bf16 | fp32 matmuls (default: bf16)."),
     threads: int = typer.Option(None, "--threads", help="CPU threads for torch (default: 2)."),
     compile: bool = typer.Option(None, "--compile/--eager", help="torch.compile the loss (default: off)"),
+    loggers: list[str] = typer.Option(None, "--logger", help=LOGGER_HELP),
 ) -> None:
     """Jointly pretrain skills, skill prior, skill dynamics and PU networks on offline data."""
     from skillplan.pretrain import pretrain
 
+    loggers = check_loggers(loggers)
     overrides = _overrides(
         dataset=dataset, expert_dataset=expert_dataset, steps=steps, batch_size=batch_size, seed=seed,
         lr=lr, threads=threads, precision=precision, decoder=decoder, compile=compile,
@@ -84,7 +87,7 @@ def pretrain_command(
     out = out or Path("runs") / run_config.data.dataset.replace("/", "_")
     console.print(f"[bold]pretrain[/bold] preset={run_config.preset} dataset={run_config.data.dataset} "
                   f"steps={run_config.pretrain.steps} batch={run_config.pretrain.batch_size} -> {out}")
-    result = pretrain(run_config, out, resume=resume, console=console)
+    result = pretrain(run_config, out, resume=resume, console=console, loggers=loggers)
     table = Table(title=f"Held-out metrics at step {result.step:,}")
     for column in ("metric", "value", "target"):
         table.add_column(column, justify="right" if column == "value" else "left")
@@ -94,8 +97,8 @@ def pretrain_command(
         table.add_row(name, f"{value:.4g}", target + mark)
     console.print(table)
     console.print(f"training throughput: {result.windows_per_s:,.0f} windows/s")
-    console.print(f"[green]checkpoint[/green] {result.checkpoint}   [green]logs[/green] {out}/metrics.csv, "
-                  f"{out}/curves.png")
+    console.print(f"[green]checkpoint[/green] {result.checkpoint}   [green]logs[/green] "
+                  + ", ".join(log_files(out, loggers, "curves.png")))
 
 
 def evaluate_prior_command(

@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.table import Table
 
 from skillplan.errors import CheckpointError, ConfigError
+from skillplan.runlog import LOGGER_HELP, check_loggers, log_files
 
 console = Console()
 
@@ -30,10 +31,12 @@ def train(
     eval_every: int = typer.Option(None, "--eval-every", help="Evaluate every N env steps."),
     eval_episodes: int = typer.Option(None, "--eval-episodes", help="Episodes per evaluation."),
     resume: bool = typer.Option(False, "--resume", help="Continue the run in --out from its checkpoint."),
+    loggers: list[str] = typer.Option(None, "--logger", help=LOGGER_HELP),
 ) -> None:
     """Train a downstream agent; metrics.csv, learning_curve.png and checkpoints go to --out."""
     from skillplan.agents import agent_class, make_agent_env
 
+    loggers = check_loggers(loggers)
     cls = agent_class(agent)
     settings = yaml.safe_load(config.read_text()) if config else {}
     overrides = {"seed": seed, "eval_every": eval_every, "eval_episodes": eval_episodes}
@@ -49,9 +52,10 @@ def train(
            "config": agent_config.model_dump(mode="json")}
     (out / "run.yaml").write_text(yaml.safe_dump(run, sort_keys=False))
     console.print(f"[bold]{agent}[/bold] on [bold]{env}[/bold] for {steps:,} env steps → {out}")
-    trained = cls(train_env, agent_config).learn(steps, out, resume=resume, console=console)
+    trained = cls(train_env, agent_config).learn(steps, out, resume=resume, console=console, loggers=loggers)
     result = trained.evaluate(agent_config.eval_episodes)
     console.print(_result_table(f"{agent} on {env} after {trained.env_steps:,} env steps", result))
+    console.print("[green]logs[/green] " + ", ".join(log_files(out, loggers, "learning_curve.png")))
 
 
 def evaluate(

@@ -258,6 +258,12 @@ def test_priors_are_shared_between_envs_on_the_same_data(tmp_path):
     assert {t.settings.get("sde_eta") for t in trains if t.method == "serla"} == {0.1}
 
 
+def test_every_run_of_the_suite_logs_to_the_loggers_asked_for(tmp_path):
+    pretrains, trains = plan(tiny_suite(), tmp_path, ("csv", "tensorboard"))
+    assert {job.loggers for job in [*pretrains, *trains]} == {("csv", "tensorboard")}
+    assert {job.loggers for job in plan(tiny_suite(), tmp_path)[1]} == {("csv",)}
+
+
 def test_cem_methods_plan_compiled_unless_told_not_to(tmp_path):
     from skillplan.agents import CEMAgentConfig
 

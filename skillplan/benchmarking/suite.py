@@ -116,6 +116,7 @@ class PretrainJob:
     preset: str
     config: dict[str, Any]  # a resolved RunConfig, as JSON-ready data
     out: Path
+    loggers: tuple[str, ...] = ("csv",)
 
     @property
     def key(self) -> str:
@@ -149,6 +150,7 @@ class TrainJob:
     settings: dict[str, Any]  # the agent config
     prior: Path | None
     out: Path
+    loggers: tuple[str, ...] = ("csv",)
 
     @property
     def key(self) -> str:
@@ -173,8 +175,10 @@ def prior_fingerprint(prior: Path) -> str:
     return hashlib.sha256((Path(prior) / "weights.safetensors").read_bytes()).hexdigest()
 
 
-def plan(config: SuiteConfig, out: Path) -> tuple[list[PretrainJob], list[TrainJob]]:
-    """Every pretraining run (one per dataset and preset in use) and every training run of the suite."""
+def plan(config: SuiteConfig, out: Path, loggers: tuple[str, ...] = ("csv",)
+         ) -> tuple[list[PretrainJob], list[TrainJob]]:
+    """Every pretraining run (one per dataset and preset in use) and every training run of the suite,
+    each logging to `loggers`."""
     from skillplan.config import resolve_config
 
     check_names(config.methods, config.envs)
@@ -197,7 +201,7 @@ def plan(config: SuiteConfig, out: Path) -> tuple[list[PretrainJob], list[TrainJ
                     resolved = resolve_config(method.preset, overrides=overrides)
                     pretrains[dataset, method.preset] = PretrainJob(
                         dataset, method.preset, resolved.model_dump(mode="json"),
-                        out / "pretrain" / f"{dataset.replace('/', '_')}-{method.preset}",
+                        out / "pretrain" / f"{dataset.replace('/', '_')}-{method.preset}", loggers,
                     )
                 prior = pretrains[dataset, method.preset].out / "prior"
             for seed in range(config.seeds):
@@ -207,7 +211,7 @@ def plan(config: SuiteConfig, out: Path) -> tuple[list[PretrainJob], list[TrainJ
                     speed = {"precision": "bf16", "compile": True} if config.compile_planner else {}
                     settings["planner"] = {**settings.get("planner", {}), **config.planner_overrides, **speed}
                 trains.append(TrainJob(env, name, seed, config.steps, settings, prior,
-                                       out / "runs" / env / name / f"seed{seed}"))
+                                       out / "runs" / env / name / f"seed{seed}", loggers))
     return list(pretrains.values()), trains
 
 
@@ -228,17 +232,18 @@ def _check_agent_overrides(config: SuiteConfig) -> None:
 
 
 def run_suite(config: SuiteConfig, out: Path, *, workers: int = 2, only: list[str] | None = None,
-              console: Console | None = None) -> None:
+              console: Console | None = None, loggers: tuple[str, ...] = ("csv",)) -> None:
     """Run (or resume) the suite in `out`, then write its report; failed runs are named at the end.
 
     `only` limits this invocation to some runs ("METHOD" or "METHOD:SEED"), e.g. those that fit
-    the time at hand; the report still covers every run so far.
+    the time at hand; the report still covers every run so far. Every run logs to `loggers`
+    (not part of the suite's config: a rerun may log differently).
     """
     from skillplan.benchmarking.report import write_report
 
     console = console or Console()
     out = Path(out)
-    pretrains, trains = plan(config, out)
+    pretrains, trains = plan(config, out, loggers)
     if only:
         trains = select_runs(trains, only, config)
     _claim(out, config)
@@ -506,7 +511,7 @@ def _pretrain(job: PretrainJob, report: Callable[[int], None]) -> None:
 
     resume = (job.out / "prior").exists()
     pretrain(RunConfig.model_validate(job.config), job.out, resume=resume, console=Console(quiet=True),
-             on_step=report)
+             on_step=report, loggers=job.loggers)
 
 
 def _train(job: TrainJob, report: Callable[[int], None]) -> None:
@@ -527,7 +532,8 @@ def _train(job: TrainJob, report: Callable[[int], None]) -> None:
         atomic_write_text(job.out / PRIOR_FILE, json.dumps({"prior": str(job.prior),
                                                             "fingerprint": prior_fingerprint(job.prior)}))
     try:
-        agent.learn(job.steps, job.out, resume=resume, show_progress=False, on_step=report)
+        agent.learn(job.steps, job.out, resume=resume, show_progress=False, on_step=report,
+                    loggers=job.loggers)
     except SkillplanError as exc:
         raise type(exc)(f"{exc} (run directory {job.out}; delete it to restart this run alone)") from None
     atomic_write_text(job.out / DONE_FILE, json.dumps({"env_steps": agent.env_steps, "steps": job.steps}))
