@@ -113,6 +113,9 @@ def evaluate_prior_command(
                               '"microwave,light switch,slide cabinet,hinge cabinet".'),
     ordered: bool = typer.Option(False, "--ordered", help="With --tasks: a subtask counts only once every "
                                  "earlier one does, as the skill envs count."),
+    video: Path = typer.Option(None, "--video", help="Also record --video-episodes prior rollouts as MP4s "
+                               "in this directory (needs skillplan[video]; see docs/videos.md)."),
+    video_episodes: int = typer.Option(3, "--video-episodes", min=1, help="Episodes to record with --video."),
 ) -> None:
     """Prior rollouts: execute skills sampled from the prior, H steps at a time, in the dataset's env.
 
@@ -124,8 +127,11 @@ def evaluate_prior_command(
     from skillplan.evaluation import chosen_task, evaluate_prior
     from skillplan.models.skill_model import SkillModel
     from skillplan.progress import progress_bar
+    from skillplan.video import prepare_video_dir
 
     goal = chosen_task(env, tasks, ordered)
+    if video is not None:
+        prepare_video_dir(video)
     torch.set_num_threads(1)  # the env workers need the other cores
     model = SkillModel.load(checkpoint)
     with progress_bar(console) as progress:
@@ -154,3 +160,9 @@ def evaluate_prior_command(
         console.print(f"[yellow]Reset states lie off the data in state dimension(s) {dims}.[/yellow] Every "
                       "episode's first skill is chosen there, where the prior was barely trained: "
                       "compare its rollouts with the downstream task's first subtask.")
+    if video is not None:
+        with progress_bar(console) as progress:
+            task = progress.add_task("recording videos", total=video_episodes)
+            evaluate_prior(model, video_episodes, workers=1, seed=seed, max_steps=max_steps, goal=goal,
+                           video_dir=video, on_episode=lambda: progress.advance(task))
+        console.print(f"[green]videos[/green] {video}/prior-episode-*.mp4")

@@ -62,9 +62,16 @@ def evaluate(
     run_dir: Path = typer.Argument(..., help="A `skillplan train` run directory (or its agent/ folder)."),
     episodes: int = typer.Option(20, "--episodes", "-n", help="Evaluation episodes."),
     seed: int = typer.Option(10_000, "--seed", help="Seed of the first episode."),
+    video: Path = typer.Option(None, "--video", help="Record the first --video-episodes episodes as MP4s "
+                               "in this directory (needs skillplan[video]; see docs/videos.md)."),
+    video_episodes: int = typer.Option(3, "--video-episodes", min=1, help="Episodes to record with --video."),
 ) -> None:
     """Evaluate a trained agent greedily: mean return, subtasks completed and success rate."""
     from skillplan.agents import agent_class
+    from skillplan.video import prepare_video_dir, record_agent_env
+
+    if video is not None:
+        prepare_video_dir(video)
 
     agent_dir = run_dir / "agent" if (run_dir / "agent").is_dir() else run_dir
     meta_file = agent_dir / "metadata.json"
@@ -73,9 +80,14 @@ def evaluate(
                               "with `skillplan train --out DIR`.")
     name = json.loads(meta_file.read_text())["agent"]
     agent = agent_class(name).load(agent_dir)
-    result = agent.evaluate(episodes, seed=seed)
+    env = record_agent_env(agent.env, video, video_episodes, name) if video is not None else None
+    result = agent.evaluate(episodes, env=env, seed=seed)
+    if env is not None:
+        env.close()  # writes the last video
     title = f"{name} from {run_dir} ({agent.env_steps:,} env steps, {episodes} episodes)"
     console.print(_result_table(title, result))
+    if video is not None:
+        console.print(f"[green]videos[/green] {video}/{name}-episode-*.mp4")
 
 
 def _result_table(title: str, result: dict[str, float]) -> Table:

@@ -12,6 +12,7 @@ from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import partial
+from pathlib import Path
 
 import gymnasium as gym
 import numpy as np
@@ -137,11 +138,13 @@ def _sigmas(model: SkillModel, obs: np.ndarray | Mapping[str, np.ndarray]) -> np
 
 
 def make_vector_env(
-    model: SkillModel, n_envs: int, max_steps: int | None, all_subtasks: bool = False
+    model: SkillModel, n_envs: int, max_steps: int | None, all_subtasks: bool = False,
+    video_dir: Path | None = None,
 ) -> gym.vector.VectorEnv:
     """`n_envs` copies of the model's dataset env; subprocesses (spawned) when there are several.
 
     `all_subtasks`: a kitchen that observes and completes all seven subtasks, whatever its data's did.
+    `video_dir`: each env records every episode there as an MP4 (see `skillplan.video`).
     """
     kwargs = dict(model.metadata.env_kwargs)
     if all_subtasks:
@@ -152,7 +155,15 @@ def make_vector_env(
     max_steps = max_steps or EVAL_EPISODE_STEPS.get(model.metadata.env_id)
     if max_steps is not None:
         kwargs["max_episode_steps"] = max_steps
-    fns = [partial(make_base_env, model.metadata.env_id, **kwargs) for _ in range(n_envs)]
+    if video_dir is not None:
+        from skillplan.video import make_recorded_env
+
+        env_id, horizon = model.metadata.env_id, model.config.model.horizon
+        prefixes = ["prior"] if n_envs == 1 else [f"prior-env{i}" for i in range(n_envs)]
+        fns = [partial(make_recorded_env, env_id, video_dir, None, horizon, prefix, **kwargs)
+               for prefix in prefixes]
+    else:
+        fns = [partial(make_base_env, model.metadata.env_id, **kwargs) for _ in range(n_envs)]
     if n_envs == 1:
         return gym.vector.SyncVectorEnv(fns)
     # spawn, not fork: this process holds torch's thread pool, which a fork would break.
@@ -162,20 +173,20 @@ def make_vector_env(
 @torch.no_grad()
 def evaluate_prior(
     model: SkillModel, episodes: int, *, workers: int = 2, seed: int = 0, max_steps: int | None = None,
-    goal: KitchenGoal | None = None, on_episode=None,
+    goal: KitchenGoal | None = None, video_dir: Path | None = None, on_episode=None,
 ) -> PriorRollouts:
     """Run `episodes` prior-rollout episodes, `workers` environments at a time, in lockstep.
 
     Every H steps each env draws a fresh z from the prior at its current state. A kitchen counts
-    the subtasks of `goal` (default: its dataset env's, in any order). `on_episode` is called once
-    per finished episode (for progress bars).
+    the subtasks of `goal` (default: its dataset env's, in any order). With `video_dir`, every
+    episode is recorded there. `on_episode` is called once per finished episode (for progress bars).
     """
     model.eval()
     horizon = model.config.model.horizon
     result = PriorRollouts(model.metadata.env_id, goal=goal)
     generator = torch.Generator().manual_seed(seed)
     n_envs = max(1, min(workers, episodes))
-    envs = make_vector_env(model, n_envs, max_steps, all_subtasks=goal is not None)
+    envs = make_vector_env(model, n_envs, max_steps, all_subtasks=goal is not None, video_dir=video_dir)
     try:
         for first in range(0, episodes, n_envs):
             batch = min(n_envs, episodes - first)
