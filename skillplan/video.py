@@ -2,7 +2,8 @@
 
 MuJoCo renders offscreen through EGL (needs a GPU) or OSMesa (software, needs libosmesa6);
 `choose_mujoco_gl` picks one that works unless MUJOCO_GL is already set. In software, shadows
-and reflections are switched off: they made a kitchen frame about 9× slower (5.4 s against 0.6 s).
+and reflections are switched off: they make a kitchen frame about 7× slower
+(benchmarks/results/video_render.json).
 """
 
 from __future__ import annotations
