@@ -114,7 +114,7 @@ def evaluate_prior_command(
     ordered: bool = typer.Option(False, "--ordered", help="With --tasks: a subtask counts only once every "
                                  "earlier one does, as the skill envs count."),
     video: Path = typer.Option(None, "--video", help="Also record --video-episodes prior rollouts as MP4s "
-                               "in this directory (needs skillplan[video]; see docs/videos.md)."),
+                               "in this directory (needs the video extra; see docs/videos.md)."),
     video_episodes: int = typer.Option(3, "--video-episodes", min=1, help="Episodes to record with --video."),
 ) -> None:
     """Prior rollouts: execute skills sampled from the prior, H steps at a time, in the dataset's env.

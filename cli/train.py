@@ -63,7 +63,7 @@ def evaluate(
     episodes: int = typer.Option(20, "--episodes", "-n", help="Evaluation episodes."),
     seed: int = typer.Option(10_000, "--seed", help="Seed of the first episode."),
     video: Path = typer.Option(None, "--video", help="Record the first --video-episodes episodes as MP4s "
-                               "in this directory (needs skillplan[video]; see docs/videos.md)."),
+                               "in this directory (needs the video extra; see docs/videos.md)."),
     video_episodes: int = typer.Option(3, "--video-episodes", min=1, help="Episodes to record with --video."),
 ) -> None:
     """Evaluate a trained agent greedily: mean return, subtasks completed and success rate."""

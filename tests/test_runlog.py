@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import csv
 import importlib.util
+import os
+import subprocess
+import sys
 
 import pytest
 import yaml
@@ -52,6 +55,16 @@ def test_a_logger_without_its_package_names_the_extra(logger, monkeypatch):
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == logger else real(name))
     with pytest.raises(ConfigError, match=rf"pip install 'skillplan\[{logger}\]'"):
         check_loggers([logger])
+
+
+def test_the_cli_error_for_a_missing_logger_package_shows_the_extra_verbatim():
+    without_wandb = ("import importlib.util as u, sys; real = u.find_spec; "
+                     "u.find_spec = lambda name, *a: None if name == 'wandb' else real(name, *a); "
+                     "sys.argv = ['skillplan', 'train', '--logger', 'wandb']; "
+                     "from skillplan.cli.main import run; run()")
+    result = subprocess.run([sys.executable, "-c", without_wandb], capture_output=True, text=True,
+                            env={**os.environ, "COLUMNS": "200"}, timeout=120)
+    assert result.returncode == 2 and "pip install 'skillplan[wandb]'" in result.stderr, result.stderr
 
 
 def tensorboard_events(log_dir):
