@@ -12,6 +12,7 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
+from skillplan.agents.sac import SAC
 from skillplan.cli.main import app
 from skillplan.errors import ConfigError
 from skillplan.runlog import RunLog, check_loggers, namespaced
@@ -122,3 +123,16 @@ def test_cli_pretrain_logs_to_tensorboard(tmp_path):
     assert {"losses/loss", "losses/bc", "time/windows_per_s", "eval/action_mse"} <= scalars
     assert [e.step for e in events.Scalars("losses/bc")] == [10, 20]
     assert b"pretrain/batch_size" in b"".join(events.PluginTagToContent("hparams").values())
+
+
+def test_training_logs_namespaced_scalars_and_its_run_to_tensorboard(tmp_path):
+    pytest.importorskip("tensorboard")
+    from tests.test_agents import pendulum, small_sac
+
+    SAC(pendulum(), small_sac()).learn(600, tmp_path, show_progress=False, loggers=["tensorboard"])
+    events = tensorboard_events(tmp_path / "tensorboard")
+    scalars = set(events.Tags()["scalars"])
+    assert {"eval/return", "train/return", "losses/critic_loss", "time/env_steps_per_s"} <= scalars
+    assert [e.step for e in events.Scalars("eval/return")] == [600]
+    hparams = b"".join(events.PluginTagToContent("hparams").values())
+    assert b"config/learning_starts" in hparams and b"Pendulum-v1" in hparams
