@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.table import Table
 
 from skillplan.errors import SkillplanError
+from skillplan.runlog import LOGGER_HELP, check_loggers
 
 console = Console()
 benchmark_app = typer.Typer(
@@ -97,6 +98,7 @@ def sample_efficiency(
                              "the same command there resumes it."),
     only: list[str] = typer.Option(None, "--only", help="Run only these of the suite's runs this time: "
                                    "METHOD or METHOD:SEED, repeatable (e.g. those that fit the time left)."),
+    loggers: list[str] = typer.Option(None, "--logger", help=LOGGER_HELP + " Every run logs alike."),
 ) -> None:
     """Train every method on every env over seeds; write evaluations.csv, summary.md and one PNG per env.
 
@@ -108,6 +110,7 @@ def sample_efficiency(
     from skillplan.benchmarking.suite_config import QUICK, SuiteConfig
     from skillplan.config import validated
 
+    loggers = check_loggers(loggers)
     given = {"envs": envs or None, "methods": agents or None, "seeds": seeds, "priors": priors,
              "steps": steps,
              "pretrain_steps": pretrain_steps, "eval_every": eval_every, "eval_episodes": eval_episodes,
@@ -118,7 +121,7 @@ def sample_efficiency(
     n_runs = len(config.envs) * len(config.methods) * config.seeds
     console.print(f"[bold]sample-efficiency[/bold]: {n_runs} runs of {config.steps:,} env steps "
                   f"({', '.join(config.methods)} on {', '.join(config.envs)}) → {out}")
-    run_suite(config, out, workers=workers, only=only, console=console)
+    run_suite(config, out, workers=workers, only=only, console=console, loggers=loggers)
 
 
 @benchmark_app.command("report")

@@ -15,6 +15,7 @@ from rich.console import Console
 from rich.table import Table
 
 from skillplan.config import resolve_config
+from skillplan.runlog import LOGGER_HELP, check_loggers, log_files
 
 console = Console(width=None if Console().is_terminal else 120)
 
@@ -66,10 +67,12 @@ def pretrain_command(
     precision: str = typer.Option(None, "--precision", help="bf16 | fp32 matmuls (default: bf16)."),
     threads: int = typer.Option(None, "--threads", help="CPU threads for torch (default: 2)."),
     compile: bool = typer.Option(None, "--compile/--eager", help="torch.compile the loss (default: off)"),
+    loggers: list[str] = typer.Option(None, "--logger", help=LOGGER_HELP),
 ) -> None:
     """Jointly pretrain skills, skill prior, skill dynamics and PU networks on offline data."""
     from skillplan.pretrain import pretrain
 
+    loggers = check_loggers(loggers)
     overrides = _overrides(
         dataset=dataset, expert_dataset=expert_dataset, steps=steps, batch_size=batch_size, seed=seed,
         lr=lr, threads=threads, precision=precision, decoder=decoder, compile=compile,
@@ -84,7 +87,7 @@ def pretrain_command(
     out = out or Path("runs") / run_config.data.dataset.replace("/", "_")
     console.print(f"[bold]pretrain[/bold] preset={run_config.preset} dataset={run_config.data.dataset} "
                   f"steps={run_config.pretrain.steps} batch={run_config.pretrain.batch_size} -> {out}")
-    result = pretrain(run_config, out, resume=resume, console=console)
+    result = pretrain(run_config, out, resume=resume, console=console, loggers=loggers)
     table = Table(title=f"Held-out metrics at step {result.step:,}")
     for column in ("metric", "value", "target"):
         table.add_column(column, justify="right" if column == "value" else "left")
@@ -94,8 +97,8 @@ def pretrain_command(
         table.add_row(name, f"{value:.4g}", target + mark)
     console.print(table)
     console.print(f"training throughput: {result.windows_per_s:,.0f} windows/s")
-    console.print(f"[green]checkpoint[/green] {result.checkpoint}   [green]logs[/green] {out}/metrics.csv, "
-                  f"{out}/curves.png")
+    console.print(f"[green]checkpoint[/green] {result.checkpoint}   [green]logs[/green] "
+                  + ", ".join(log_files(out, loggers, "curves.png")))
 
 
 def evaluate_prior_command(
@@ -104,22 +107,41 @@ def evaluate_prior_command(
     workers: int = typer.Option(2, "--workers", "-w", help="Environments run in parallel (processes)."),
     seed: int = typer.Option(0, "--seed", help="Seed of the env resets and the sampled skills."),
     max_steps: int = typer.Option(None, "--max-steps", help="Episode length (default: env's; kitchen 280)."),
+    env: str = typer.Option(None, "--env", help="Kitchen: count the subtasks of this skill env's task, in "
+                            "order: SkillKitchen-v0 or SkillKitchenMisaligned-v0."),
+    tasks: str = typer.Option(None, "--tasks", help='Kitchen: count these subtasks, comma-separated, e.g. '
+                              '"microwave,light switch,slide cabinet,hinge cabinet".'),
+    ordered: bool = typer.Option(False, "--ordered", help="With --tasks: a subtask counts only once every "
+                                 "earlier one does, as the skill envs count."),
+    video: Path = typer.Option(None, "--video", help="Also record --video-episodes prior rollouts as MP4s "
+                               "in this directory (needs the video extra; see docs/videos.md)."),
+    video_episodes: int = typer.Option(3, "--video-episodes", min=1, help="Episodes to record with --video."),
 ) -> None:
-    """Prior rollouts: execute skills sampled from the prior, H steps at a time, in the dataset's env."""
+    """Prior rollouts: execute skills sampled from the prior, H steps at a time, in the dataset's env.
+
+    Kitchen reports the subtasks completed (of the data env's tasks, or of --env's or --tasks' task:
+    then both in order and in any order) and which subtask each episode completed first.
+    """
     import torch
 
-    from skillplan.evaluation import evaluate_prior
+    from skillplan.evaluation import chosen_task, evaluate_prior
     from skillplan.models.skill_model import SkillModel
     from skillplan.progress import progress_bar
+    from skillplan.video import prepare_video_dir
 
+    goal = chosen_task(env, tasks, ordered)
+    if video is not None:
+        prepare_video_dir(video)
     torch.set_num_threads(1)  # the env workers need the other cores
     model = SkillModel.load(checkpoint)
     with progress_bar(console) as progress:
         task = progress.add_task("prior rollouts", total=episodes)
         rollouts = evaluate_prior(
-            model, episodes, workers=workers, seed=seed, max_steps=max_steps,
+            model, episodes, workers=workers, seed=seed, max_steps=max_steps, goal=goal,
             on_episode=lambda: progress.advance(task),
         )
+    if goal is not None:
+        console.print(f"task: {' → '.join(goal.subtasks)} ({'in order' if goal.ordered else 'any order'})")
     table = Table(title=f"Prior rollouts: {model.metadata.env_id}, {episodes} episodes")
     table.add_column("metric")
     table.add_column("value", justify="right")
@@ -138,3 +160,9 @@ def evaluate_prior_command(
         console.print(f"[yellow]Reset states lie off the data in state dimension(s) {dims}.[/yellow] Every "
                       "episode's first skill is chosen there, where the prior was barely trained: "
                       "compare its rollouts with the downstream task's first subtask.")
+    if video is not None:
+        with progress_bar(console) as progress:
+            task = progress.add_task("recording videos", total=video_episodes)
+            evaluate_prior(model, video_episodes, workers=1, seed=seed, max_steps=max_steps, goal=goal,
+                           video_dir=video, on_episode=lambda: progress.advance(task))
+        console.print(f"[green]videos[/green] {video}/prior-episode-*.mp4")

@@ -11,6 +11,7 @@ from rich.table import Table
 
 from skillplan.config import read_yaml
 from skillplan.errors import CheckpointError
+from skillplan.runlog import LOGGER_HELP, check_loggers, log_files
 
 console = Console()
 AGENT_SETTINGS = "an agent's settings, e.g. `learning_starts: 5000` or `sac: {precision: bf16}`"
@@ -32,10 +33,12 @@ def train(
     eval_every: int = typer.Option(None, "--eval-every", help="Evaluate every N env steps."),
     eval_episodes: int = typer.Option(None, "--eval-episodes", help="Episodes per evaluation."),
     resume: bool = typer.Option(False, "--resume", help="Continue the run in --out from its checkpoint."),
+    loggers: list[str] = typer.Option(None, "--logger", help=LOGGER_HELP),
 ) -> None:
     """Train a downstream agent; metrics.csv, learning_curve.png and checkpoints go to --out."""
     from skillplan.agents import agent_class, agent_config, make_agent_env, write_run_file
 
+    loggers = check_loggers(loggers)
     cls = agent_class(agent)
     settings = read_yaml(config, holds=AGENT_SETTINGS) if config else {}
     overrides = {"seed": seed, "eval_every": eval_every, "eval_episodes": eval_episodes}
@@ -45,18 +48,26 @@ def train(
     train_env = make_agent_env(agent, env, str(prior) if prior else None)
     write_run_file(out, env=env, prior=prior, agent=agent, steps=steps, config=resolved)
     console.print(f"[bold]{agent}[/bold] on [bold]{env}[/bold] for {steps:,} env steps → {out}")
-    trained = cls(train_env, resolved).learn(steps, out, resume=resume, console=console)
+    trained = cls(train_env, resolved).learn(steps, out, resume=resume, console=console, loggers=loggers)
     result = trained.evaluate(resolved.eval_episodes)
     console.print(_result_table(f"{agent} on {env} after {trained.env_steps:,} env steps", result))
+    console.print("[green]logs[/green] " + ", ".join(log_files(out, loggers, "learning_curve.png")))
 
 
 def evaluate(
     run_dir: Path = typer.Argument(..., help="A `skillplan train` run directory (or its agent/ folder)."),
     episodes: int = typer.Option(20, "--episodes", "-n", help="Evaluation episodes."),
     seed: int = typer.Option(10_000, "--seed", help="Seed of the first episode."),
+    video: Path = typer.Option(None, "--video", help="Record the first --video-episodes episodes as MP4s "
+                               "in this directory (needs the video extra; see docs/videos.md)."),
+    video_episodes: int = typer.Option(3, "--video-episodes", min=1, help="Episodes to record with --video."),
 ) -> None:
     """Evaluate a trained agent greedily: mean return, subtasks completed and success rate."""
     from skillplan.agents import agent_class
+    from skillplan.video import prepare_video_dir, record_agent_env
+
+    if video is not None:
+        prepare_video_dir(video)
 
     agent_dir = run_dir / "agent" if (run_dir / "agent").is_dir() else run_dir
     meta_file = agent_dir / "metadata.json"
@@ -65,9 +76,14 @@ def evaluate(
                               "with `skillplan train --out DIR`.")
     name = json.loads(meta_file.read_text())["agent"]
     agent = agent_class(name).load(agent_dir)
-    result = agent.evaluate(episodes, seed=seed)
+    env = record_agent_env(agent.env, video, video_episodes, name) if video is not None else None
+    result = agent.evaluate(episodes, env=env, seed=seed)
+    if env is not None:
+        env.close()  # writes the last video
     title = f"{name} from {run_dir} ({agent.env_steps:,} env steps, {episodes} episodes)"
     console.print(_result_table(title, result))
+    if video is not None:
+        console.print(f"[green]videos[/green] {video}/{name}-episode-*.mp4")
 
 
 def _result_table(title: str, result: dict[str, float]) -> Table:

@@ -14,7 +14,7 @@ from gymnasium.utils import RecordConstructorArgs
 
 from skillplan.data.flatten import ObservationLayout
 from skillplan.envs.tasks import KITCHEN_EVAL_STEPS, KITCHEN_TASK, make_kitchen_task, make_maze_task
-from skillplan.errors import CheckpointError
+from skillplan.errors import CheckpointError, ConfigError
 from skillplan.models.skill_model import OBS_CLIP, SkillModel
 from skillplan.models.skill_vae import ClosedLoopDecoder
 
@@ -138,8 +138,20 @@ def _suggest(env_id: str) -> str:
     )
 
 
+def require_prior(prior: str | None, env_name: str, dataset: str) -> str:
+    """`prior` as given, or an error that says what a prior is and how to make one."""
+    if prior is None:
+        raise ConfigError(
+            f"The skill envs need `prior=DIR`, e.g. gym.make(\"{env_name}\", prior=DIR): DIR is the "
+            "checkpoint directory of a pretrained skill model (skill decoder, skill prior and "
+            "normalisation), whose skills become the env's actions. Make one with `skillplan pretrain "
+            f"--dataset {dataset} --out runs/{dataset}` and pass prior=\"runs/{dataset}/prior\"."
+        )
+    return prior
+
+
 def make_skill_kitchen(
-    prior: str,
+    prior: str | None = None,
     tasks: Sequence[str] = KITCHEN_TASK,
     enforce_order: bool = True,
     low_level_steps: int = KITCHEN_EVAL_STEPS,
@@ -147,12 +159,17 @@ def make_skill_kitchen(
     render_mode: str | None = None,
 ) -> gym.Env:
     """FrankaKitchen-v1 with an ordered subtask task, driven by skills from `prior`."""
+    prior = require_prior(prior, "SkillKitchen-v0", "kitchen-scripted")
     env = make_kitchen_task(tasks, enforce_order, low_level_steps, render_mode)
     return SkillWrapper(env, prior, z_bound)
 
 
 def make_skill_maze(
-    prior: str, low_level_steps: int = 800, z_bound: float = Z_BOUND, render_mode: str | None = None
+    prior: str | None = None,
+    low_level_steps: int = 800,
+    z_bound: float = Z_BOUND,
+    render_mode: str | None = None,
 ) -> gym.Env:
     """PointMaze_Large-v3 from the scripted expert's start to its goal, driven by skills."""
+    prior = require_prior(prior, "SkillPointMaze-v0", "pointmaze-scripted")
     return SkillWrapper(make_maze_task(low_level_steps, render_mode), prior, z_bound)

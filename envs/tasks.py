@@ -5,7 +5,7 @@ They serve both the skill environments and the flat baselines, so both see the s
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
 import gymnasium as gym
@@ -19,6 +19,8 @@ KITCHEN_SUBTASKS = ("microwave", "kettle", "bottom burner", "top burner", "light
                     "slide cabinet", "hinge cabinet")
 KITCHEN_TASK = ("microwave", "kettle", "bottom burner", "light switch")
 KITCHEN_MISALIGNED_TASK = ("microwave", "light switch", "slide cabinet", "hinge cabinet")
+# The kitchen skill envs' tasks; both count subtasks in order.
+SKILL_KITCHEN_TASKS = {"SkillKitchen-v0": KITCHEN_TASK, "SkillKitchenMisaligned-v0": KITCHEN_MISALIGNED_TASK}
 KITCHEN_SUCCESS_DISTANCE = 0.3  # FrankaKitchen-v1's own completion threshold
 KITCHEN_EVAL_STEPS = 280
 
@@ -36,6 +38,47 @@ def check_subtasks(tasks: Sequence[str]) -> tuple[str, ...]:
     return tuple(tasks)
 
 
+def parse_subtasks(text: str) -> tuple[str, ...]:
+    """A comma-separated list of kitchen subtasks, e.g. "microwave,light switch", checked."""
+    return check_subtasks([name.strip() for name in text.split(",") if name.strip()])
+
+
+def subtasks_in_goal(obs: Mapping[str, Any], tasks: Sequence[str]) -> dict[str, np.ndarray]:
+    """Which of `tasks` are in their goal state, judged as FrankaKitchen does (goal distance < 0.3).
+
+    Works on one observation (bools) and on a vector env's batch (one bool per env).
+    """
+    achieved, desired = obs["achieved_goal"], obs["desired_goal"]
+    return {t: np.linalg.norm(achieved[t] - desired[t], axis=-1) < KITCHEN_SUCCESS_DISTANCE for t in tasks}
+
+
+class SubtaskProgress:
+    """A task's subtasks done so far, fed each step with the subtasks in their goal state, counted
+    two ways.
+
+    In order (D4RL's rule, which SPiRL and SkiMo evaluate by): a subtask counts once every earlier
+    one counts, if it is in its goal state then; one done too early counts later only if it stays
+    done. In any order: a subtask counts once it has reached its goal state.
+    """
+
+    def __init__(self, tasks: Sequence[str]) -> None:
+        self.tasks = tuple(tasks)
+        self.in_order = 0
+        self.reached: list[str] = []  # in the order they were first reached
+
+    def update(self, in_goal: Collection[str]) -> None:
+        self.reached += [t for t in self.tasks if t in in_goal and t not in self.reached]
+        while self.in_order < len(self.tasks) and self.tasks[self.in_order] in in_goal:
+            self.in_order += 1
+
+    @property
+    def any_order(self) -> int:
+        return len(self.reached)
+
+    def count(self, ordered: bool) -> int:
+        return self.in_order if ordered else self.any_order
+
+
 class KitchenTask(gym.Wrapper, RecordConstructorArgs):
     """Rewards +1 per target subtask completed, in order when `enforce_order` (SPiRL/SkiMo's eval).
 
@@ -50,35 +93,25 @@ class KitchenTask(gym.Wrapper, RecordConstructorArgs):
         gym.Wrapper.__init__(self, env)
         self.tasks = check_subtasks(tasks)
         self.enforce_order = enforce_order
-        self._done: list[str] = []
+        self._progress = SubtaskProgress(self.tasks)
 
     def reset(self, **kwargs) -> tuple[dict, dict[str, Any]]:
         obs, info = self.env.reset(**kwargs)
-        self._done = []
+        self._progress = SubtaskProgress(self.tasks)
         return _copy_obs(obs), self._info(info)
 
     def step(self, action) -> tuple[dict, float, bool, bool, dict[str, Any]]:
         obs, _, terminated, truncated, info = self.env.step(action)
-        before = len(self._done)
-        for task in self._pending():
-            if self._reached(obs, task):
-                self._done.append(task)
-            elif self.enforce_order:
-                break
-        reward = float(len(self._done) - before)
-        success = len(self._done) == len(self.tasks)
+        before = self._done()
+        self._progress.update([t for t, done in subtasks_in_goal(obs, self.tasks).items() if done])
+        reward, success = float(self._done() - before), self._done() == len(self.tasks)
         return _copy_obs(obs), reward, terminated or success, truncated, self._info(info)
 
-    def _pending(self) -> list[str]:
-        return [t for t in self.tasks if t not in self._done]
-
-    @staticmethod
-    def _reached(obs: dict, task: str) -> bool:
-        distance = np.linalg.norm(obs["achieved_goal"][task] - obs["desired_goal"][task])
-        return bool(distance < KITCHEN_SUCCESS_DISTANCE)
+    def _done(self) -> int:
+        return self._progress.count(self.enforce_order)
 
     def _info(self, info: dict) -> dict[str, Any]:
-        return {**info, "subtasks_completed": len(self._done), "success": len(self._done) == len(self.tasks)}
+        return {**info, "subtasks_completed": self._done(), "success": self._done() == len(self.tasks)}
 
 
 def _copy_obs(obs: dict) -> dict:
@@ -138,12 +171,12 @@ def make_flat_task(skill_env_id: str, render_mode: str | None = None) -> gym.Env
     from skillplan.data.flatten import ObservationLayout
     from skillplan.envs.base import flatten_observations
 
-    tasks = {"SkillKitchen-v0": KITCHEN_TASK, "SkillKitchenMisaligned-v0": KITCHEN_MISALIGNED_TASK}
-    if skill_env_id in tasks:
-        env, keys = make_kitchen_task(tasks[skill_env_id], render_mode=render_mode), ("observation",)
+    if skill_env_id in SKILL_KITCHEN_TASKS:
+        task = SKILL_KITCHEN_TASKS[skill_env_id]
+        env, keys = make_kitchen_task(task, render_mode=render_mode), ("observation",)
     elif skill_env_id == "SkillPointMaze-v0":
         env, keys = make_maze_task(render_mode=render_mode), ()
     else:
-        valid = ", ".join([*tasks, "SkillPointMaze-v0"])
+        valid = ", ".join([*SKILL_KITCHEN_TASKS, "SkillPointMaze-v0"])
         raise SkillplanError(f"Unknown env '{skill_env_id}'. Valid envs: {valid}.")
     return flatten_observations(env, ObservationLayout.for_space(env.observation_space, keys))

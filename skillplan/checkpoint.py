@@ -42,6 +42,10 @@ class SkillMetadata(BaseModel):
     z_dim: int
     obs_mean: list[float]
     obs_std: list[float]
+    # The data's first states (mean, std): what an env's reset states should look like. None in
+    # checkpoints written before they were recorded.
+    start_mean: list[float] | None = None
+    start_std: list[float] | None = None
     act_center: list[float]
     act_scale: list[float]
     act_bounded: bool  # actions were normalised by finite bounds; decoded actions are clipped to them

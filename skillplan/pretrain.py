@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -213,6 +213,8 @@ def metadata_for(data: OfflineData, config: RunConfig) -> SkillMetadata:
         actions = [data.general.actions] + ([data.expert.actions] if data.expert is not None else [])
         stats = NormStats.of(*actions)
         center, scale = stats.mean, stats.std
+    episodes = [data.general] + ([data.expert] if data.expert is not None else [])
+    starts = NormStats.of(*(e.observations[e.obs_offsets] for e in episodes))
     return SkillMetadata(
         dataset=data.spec.name,
         dataset_ids=list(data.spec.ids),
@@ -228,6 +230,8 @@ def metadata_for(data: OfflineData, config: RunConfig) -> SkillMetadata:
         z_dim=config.model.z_dim,
         obs_mean=data.stats.mean.tolist(),
         obs_std=data.stats.std.tolist(),
+        start_mean=starts.mean.tolist(),
+        start_std=starts.std.tolist(),
         act_center=[float(v) for v in center],
         act_scale=[float(v) for v in scale],
         act_bounded=bounded,
@@ -269,10 +273,12 @@ def pretrain(
     console: Console | None = None,
     data: OfflineData | None = None,
     on_step: Callable[[int], None] | None = None,
+    loggers: Sequence[str] = ("csv",),
 ) -> PretrainResult:
     """Run (or resume) joint pretraining; the checkpoint goes to `out/prior`, logs into `out`.
 
     `on_step(step)` is called after every gradient step (the benchmark suite's progress display).
+    `loggers`: csv, and any of tensorboard and wandb (see `skillplan.runlog`).
     """
     console = console or Console()
     out = Path(out)
@@ -316,7 +322,7 @@ def pretrain(
 
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_text(out / "config.yaml", yaml.safe_dump(config.model_dump(), sort_keys=False))
-    log = RunLog(out, resume_step=start)
+    log = RunLog(out, resume_step=start, loggers=loggers, config=config.model_dump(mode="json"))
     losses = TextColumn("{task.fields[losses]}")
     validation: dict[str, float] = {}
     started, windows = time.perf_counter(), 0
@@ -351,7 +357,7 @@ def pretrain(
                 on_step(step)
     if not validation:  # resumed a finished run: nothing trained, still report
         validation = validate(model, held_out)
-    log.flush()
+    log.close()
     log.plot(out / "curves.png")
     atomic_write_text(out / "summary.json", json.dumps({"step": trainer.step_count, **validation}, indent=2))
     rate = windows / max(time.perf_counter() - started, 1e-9)

@@ -319,6 +319,12 @@ def test_a_suite_saved_before_per_seed_priors_reads_as_shared(finished_suite, tm
     assert load_suite_config(tmp_path).priors == "shared"
 
 
+def test_every_run_of_the_suite_logs_to_the_loggers_asked_for(tmp_path):
+    pretrains, trains = plan(tiny_suite(), tmp_path, ("csv", "tensorboard"))
+    assert {job.loggers for job in [*pretrains, *trains]} == {("csv", "tensorboard")}
+    assert {job.loggers for job in plan(tiny_suite(), tmp_path)[1]} == {("csv",)}
+
+
 def test_cem_methods_plan_compiled_unless_told_not_to(tmp_path):
     from skillplan.agents import CEMAgentConfig
 

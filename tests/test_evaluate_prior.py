@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pytest
 import torch
 from minari.serialization import serialize_space
 from typer.testing import CliRunner
@@ -12,8 +13,12 @@ from typer.testing import CliRunner
 from skillplan.checkpoint import SkillMetadata
 from skillplan.cli.main import app
 from skillplan.data.flatten import ObservationLayout
+from skillplan.data.loading import NormStats
 from skillplan.envs.base import make_base_env
-from skillplan.evaluation import PriorRollouts, evaluate_prior
+from skillplan.envs.scripted.kitchen import DEMONSTRATOR, rollout
+from skillplan.envs.tasks import KITCHEN_MISALIGNED_TASK, KITCHEN_SUBTASKS, SubtaskProgress, subtasks_in_goal
+from skillplan.errors import ConfigError
+from skillplan.evaluation import KitchenGoal, PriorRollouts, chosen_task, evaluate_prior
 from skillplan.models.skill_model import SkillModel
 from tests.pretrain_fixtures import tiny_config
 
@@ -62,6 +67,42 @@ def test_reset_states_off_the_data_are_reported():
     assert len(rollouts.reset_sigma) == model.metadata.obs_dim
 
 
+KETTLE_QUAT_W = 35  # FrankaKitchen-v1's kettle quaternion w: 1.0062 at reset, 1.0000 after one step
+
+
+def kitchen_model_with_settled_data() -> SkillModel:
+    """A kitchen model whose data, as the scripted kitchen's, has the reset states as first states and
+    later states settled: the kettle's quaternion w sits 0.0062 off its reset value, at the 1e-3 std floor."""
+    model = untrained_model("FrankaKitchen-v1", ("observation",))
+    env = make_base_env("FrankaKitchen-v1")
+    firsts = NormStats.of(np.stack([env.reset(seed=100 + i)[0]["observation"] for i in range(16)]))
+    settled = env.step(np.zeros(9))[0]["observation"]
+    env.close()
+    model.obs_mean.copy_(torch.as_tensor(settled))
+    model.obs_std.fill_(1.0)
+    model.obs_std[KETTLE_QUAT_W] = 1e-3
+    model.metadata.start_mean, model.metadata.start_std = firsts.mean.tolist(), firsts.std.tolist()
+    return model
+
+
+def test_reset_states_like_the_datas_first_states_are_on_the_data():
+    model = kitchen_model_with_settled_data()
+    assert abs(model.metadata.start_mean[KETTLE_QUAT_W] - model.obs_mean[KETTLE_QUAT_W].item()) > 5e-3
+    rollouts = evaluate_prior(model, 2, workers=1, max_steps=2)
+    assert rollouts.reset_outliers() == {} and max(rollouts.reset_sigma) < 4.0
+    model.metadata.start_mean = model.metadata.start_std = None  # judged by the data's mean alone
+    rollouts = evaluate_prior(model, 2, workers=1, max_steps=2)
+    assert list(rollouts.reset_outliers()) == [KETTLE_QUAT_W]
+
+
+def test_reset_states_off_the_datas_first_states_are_still_reported():
+    model = kitchen_model_with_settled_data()
+    model.metadata.start_mean[KETTLE_QUAT_W] -= 0.0062  # the data began where it settles
+    rollouts = evaluate_prior(model, 2, workers=1, max_steps=2)
+    assert list(rollouts.reset_outliers()) == [KETTLE_QUAT_W]
+    assert 5.0 < rollouts.reset_outliers()[KETTLE_QUAT_W] < 7.5
+
+
 def test_first_subtasks_are_counted_most_common_first():
     rollouts = PriorRollouts("FrankaKitchen-v1", subtasks=[2, 1, 0, 1], n_tasks=4,
                              first_subtasks=["kettle", "microwave", None, "microwave"])
@@ -90,3 +131,84 @@ def test_cli_evaluate_prior_on_a_missing_checkpoint(tmp_path):
     result = CliRunner().invoke(app, ["evaluate-prior", str(tmp_path / "nope")])
     assert result.exit_code != 0
     assert "weights.safetensors" in str(result.exception)
+
+
+def count_along(observations: list[dict], tasks: tuple[str, ...]) -> list[tuple[int, int]]:
+    """(in order, any order) after each observation of a rollout, as evaluate-prior counts them."""
+    progress, counts = SubtaskProgress(tasks), []
+    for obs in observations:
+        progress.update([t for t, done in subtasks_in_goal(obs, tasks).items() if done])
+        counts.append((progress.in_order, progress.any_order))
+    return counts
+
+
+def test_an_ordered_task_counts_a_scripted_rollout_in_order():
+    """The scripted expert switches the light and opens the slide cabinet, then the microwave. For the
+    misaligned task (microwave, light switch, slide cabinet, hinge cabinet) the first two count only
+    in any order until the microwave is open; then, still done, they count in order too."""
+    env = DEMONSTRATOR.make_env("general")
+    run = rollout(env, 0, ["light switch", "slide cabinet", "microwave"], np.random.default_rng(0))
+    env.close()
+    assert all(a.done_at is not None for a in run.attempts), "the scripted expert failed a subtask"
+    counts = count_along(run.observations, KITCHEN_MISALIGNED_TASK)
+    before_microwave = run.attempts[2].start  # observation index of the step the microwave begins
+    assert counts[run.attempts[0].done_at] == (0, 1)
+    assert counts[before_microwave] == (0, 2)
+    assert counts[run.attempts[2].done_at] == (3, 3) and counts[-1] == (3, 3)
+    assert count_along(run.observations, ("slide cabinet", "light switch"))[-1] == (2, 2)
+    assert count_along(run.observations, ("kettle", "microwave"))[-1] == (0, 1)
+
+
+def test_a_subtask_undone_before_its_turn_does_not_count_in_order():
+    progress = SubtaskProgress(("microwave", "kettle", "light switch"))
+    for in_goal in (["kettle"], [], ["microwave"], ["microwave", "light switch"]):
+        progress.update(in_goal)
+    assert (progress.in_order, progress.any_order, progress.reached) == (1, 3, ["kettle", "microwave",
+                                                                            "light switch"])
+
+
+def test_chosen_tasks_from_env_or_subtask_names():
+    assert chosen_task("SkillKitchenMisaligned-v0", None, False) == KitchenGoal(KITCHEN_MISALIGNED_TASK, True)
+    assert chosen_task(None, " microwave , kettle", True) == KitchenGoal(("microwave", "kettle"), True)
+    assert chosen_task(None, "microwave,kettle", False).ordered is False
+    assert chosen_task(None, None, False) is None
+    with pytest.raises(ConfigError, match="SkillKitchen-v0, SkillKitchenMisaligned-v0"):
+        chosen_task("SkillPointMaze-v0", None, False)
+    with pytest.raises(ConfigError, match="not both"):
+        chosen_task("SkillKitchen-v0", "microwave", True)
+    with pytest.raises(ConfigError, match="--tasks"):
+        chosen_task(None, None, True)
+
+
+def test_cli_evaluate_prior_on_a_chosen_task_reports_both_counts(tmp_path):
+    untrained_model("FrankaKitchen-v1", ("observation",)).save(tmp_path / "prior")
+    args = ["evaluate-prior", str(tmp_path / "prior"), "--episodes", "1", "--workers", "1", "--max-steps",
+            "6", "--tasks", "microwave,light switch,slide cabinet,hinge cabinet", "--ordered"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    for row in ("mean_subtasks_in_order", "mean_subtasks_any_order", "first subtask: none",
+                "microwave → light switch → slide cabinet → hinge cabinet (in order)"):
+        assert row in result.output
+
+
+def test_kitchen_rollouts_on_a_chosen_task_count_its_subtasks():
+    model = untrained_model("FrankaKitchen-v1", ("observation",))
+    model.metadata.env_kwargs = {"tasks_to_complete": ["kettle"]}  # the data's env watched one subtask
+    goal = KitchenGoal(("microwave", "kettle"), ordered=True)
+    rollouts = evaluate_prior(model, 1, workers=1, max_steps=4, goal=goal)
+    assert rollouts.n_tasks == 2 and rollouts.subtasks == rollouts.subtasks_in_order == [0]
+    assert set(rollouts.summary()) >= {"mean_subtasks_in_order", "mean_subtasks_any_order"}
+
+
+def test_cli_unknown_subtask_names_list_the_seven(tmp_path):
+    untrained_model("FrankaKitchen-v1", ("observation",)).save(tmp_path / "prior")
+    args = ["evaluate-prior", str(tmp_path / "prior"), "--tasks", "microwave,fridge"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code != 0 and "fridge" in str(result.exception)
+    assert all(name in str(result.exception) for name in KITCHEN_SUBTASKS)
+
+
+def test_a_maze_prior_cannot_be_judged_on_a_kitchen_task():
+    model = untrained_model("PointMaze_UMaze-v3", ("observation", "desired_goal"))
+    with pytest.raises(ConfigError, match="PointMaze_UMaze-v3"):
+        evaluate_prior(model, 1, workers=1, max_steps=4, goal=KitchenGoal(("microwave",), False))

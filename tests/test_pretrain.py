@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 
+import numpy as np
 import pytest
 import torch
 import yaml
@@ -117,6 +118,14 @@ def test_pu_without_expert_data_suggests_no_pu(tmp_path):
     no_pu = tiny_config(data={"expert_dataset": None}, model={"pu": False, "pu_prior": False},
                         pretrain={"steps": 3})
     assert pretrain(no_pu, tmp_path / "run", console=QUIET).step == 3
+
+
+def test_metadata_records_the_datas_first_states(data):
+    meta = metadata_for(data, tiny_config())
+    firsts = np.concatenate([e.observations[e.obs_offsets] for e in (data.general, data.expert)])
+    np.testing.assert_allclose(meta.start_mean, firsts.mean(0), atol=1e-5)
+    np.testing.assert_allclose(meta.start_std, np.maximum(firsts.std(0), 1e-3), rtol=1e-4)
+    assert not np.allclose(meta.start_mean, meta.obs_mean, atol=0.05)  # first states, not all states
 
 
 @pytest.mark.parametrize("preset", list(PRESETS))

@@ -132,6 +132,17 @@ def test_prior_from_another_env_is_named(priors):
         gym.make("SkillKitchen-v0", prior=priors["maze"])
 
 
+@pytest.mark.parametrize(("env_id", "dataset"), [("SkillKitchen-v0", "kitchen-scripted"),
+                                                ("SkillKitchenMisaligned-v0", "kitchen-scripted"),
+                                                ("SkillPointMaze-v0", "pointmaze-scripted")])
+def test_a_skill_env_without_a_prior_says_what_one_is_and_how_to_make_it(env_id, dataset):
+    with pytest.raises(ConfigError) as caught:
+        gym.make(env_id)
+    message = str(caught.value)
+    assert "prior=DIR" in message and "skill prior" in message
+    assert f"skillplan pretrain --dataset {dataset}" in message and f"runs/{dataset}/prior" in message
+
+
 def test_missing_or_corrupt_prior_says_what_a_checkpoint_holds(priors, tmp_path):
     with pytest.raises(CheckpointError, match=r"weights\.safetensors"):
         gym.make("SkillKitchen-v0", prior=str(tmp_path / "nowhere"))

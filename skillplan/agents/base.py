@@ -10,7 +10,7 @@ import json
 import math
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -119,10 +119,11 @@ class Agent(ABC):
 
     def learn(self, total_env_steps: int, run_dir: Path | None = None, *, resume: bool = False,
               console: Console | None = None, show_progress: bool = True,
-              on_step: Callable[[int], None] | None = None) -> Agent:
+              on_step: Callable[[int], None] | None = None, loggers: Sequence[str] = ("csv",)) -> Agent:
         """Train until `total_env_steps` low-level env steps, evaluating and checkpointing into `run_dir`.
 
         `on_step(env_steps)` is called after every env step (the benchmark suite's progress display).
+        `loggers`: csv, and any of tensorboard and wandb (see `skillplan.runlog`).
         """
         cfg = self.config
         if run_dir is not None:
@@ -133,7 +134,9 @@ class Agent(ABC):
                 raise ConfigError(f"'{run_dir}' already holds a training run. Pass --resume to continue "
                                   "it, or choose another --out.")
             run_dir.mkdir(parents=True, exist_ok=True)
-        log = RunLog(run_dir, resume_step=self.env_steps) if run_dir is not None else None
+        log = None
+        if run_dir is not None:
+            log = RunLog(run_dir, self.env_steps, loggers, self._run_config(total_env_steps))
         eval_env = _fresh_copy(self.env)
         next_eval = (self.env_steps // cfg.eval_every + 1) * cfg.eval_every
         next_ckpt = (self.env_steps // cfg.checkpoint_every + 1) * cfg.checkpoint_every
@@ -185,9 +188,15 @@ class Agent(ABC):
                 if on_step is not None:
                     on_step(self.env_steps)
         if log is not None:
-            log.flush()
+            log.close()
             plot_learning_curve(log, run_dir / "learning_curve.png", self.name)
         return self
+
+    def _run_config(self, total_env_steps: int) -> dict[str, Any]:
+        """What a training run is, for the loggers' hyperparameters: agent, env, budget and settings."""
+        spec = self.env.spec
+        return {"agent": self.name, "env": spec and spec.id, "env_kwargs": spec.kwargs if spec else {},
+                "steps": total_env_steps, "config": self.config.model_dump(mode="json")}
 
     # ---- persistence ---------------------------------------------------------------------------
     def save(self, path: Path) -> None:

@@ -62,6 +62,7 @@ class PretrainJob:
     seed: int
     config: dict[str, Any]  # a resolved RunConfig, as JSON-ready data
     out: Path
+    loggers: tuple[str, ...] = ("csv",)
 
     @property
     def key(self) -> str:
@@ -95,6 +96,7 @@ class TrainJob:
     settings: dict[str, Any]  # the agent config
     prior: Path | None
     out: Path
+    loggers: tuple[str, ...] = ("csv",)
 
     @property
     def key(self) -> str:
@@ -119,8 +121,10 @@ def prior_fingerprint(prior: Path) -> str:
     return hashlib.sha256((Path(prior) / "weights.safetensors").read_bytes()).hexdigest()
 
 
-def plan(config: SuiteConfig, out: Path) -> tuple[list[PretrainJob], list[TrainJob]]:
-    """Every pretraining run (one per dataset, preset and prior seed in use) and every training run."""
+def plan(config: SuiteConfig, out: Path, loggers: tuple[str, ...] = ("csv",)
+         ) -> tuple[list[PretrainJob], list[TrainJob]]:
+    """Every pretraining run (one per dataset, preset and prior seed in use) and every training run,
+    each logging to `loggers`."""
     check_names(config.methods, config.envs)
     _check_agent_overrides(config)
     pretrains: dict[tuple[str, str, int], PretrainJob] = {}
@@ -134,7 +138,7 @@ def plan(config: SuiteConfig, out: Path) -> tuple[list[PretrainJob], list[TrainJ
                 if method.preset is not None:
                     key = (dataset, method.preset, config.prior_seed(seed))
                     if key not in pretrains:
-                        pretrains[key] = _pretrain_job(config, out, *key)
+                        pretrains[key] = _pretrain_job(config, out, *key, loggers)
                     prior = pretrains[key].out / "prior"
                 settings = {**dict(method.settings), **config.agent_overrides, "seed": seed, "threads": 1,
                             "eval_every": config.eval_every, "eval_episodes": config.eval_episodes}
@@ -142,11 +146,12 @@ def plan(config: SuiteConfig, out: Path) -> tuple[list[PretrainJob], list[TrainJ
                     speed = {"precision": "bf16", "compile": True} if config.compile_planner else {}
                     settings["planner"] = {**settings.get("planner", {}), **config.planner_overrides, **speed}
                 trains.append(TrainJob(env, name, seed, config.steps, settings, prior,
-                                       out / "runs" / env / name / f"seed{seed}"))
+                                       out / "runs" / env / name / f"seed{seed}", loggers))
     return list(pretrains.values()), trains
 
 
-def _pretrain_job(config: SuiteConfig, out: Path, dataset: str, preset: str, seed: int) -> PretrainJob:
+def _pretrain_job(config: SuiteConfig, out: Path, dataset: str, preset: str, seed: int,
+                  loggers: tuple[str, ...]) -> PretrainJob:
     """The pretraining run of `preset` on `dataset` with `seed`, in the suite's settings."""
     from skillplan.config import resolve_config
 
@@ -158,7 +163,8 @@ def _pretrain_job(config: SuiteConfig, out: Path, dataset: str, preset: str, see
         section["steps"] = config.pretrain_steps
     name = f"{dataset.replace('/', '_')}-{preset}" + (f"-seed{seed}" if config.priors == "per-seed" else "")
     resolved = resolve_config(preset, overrides=overrides)
-    return PretrainJob(dataset, preset, seed, resolved.model_dump(mode="json"), out / "pretrain" / name)
+    return PretrainJob(dataset, preset, seed, resolved.model_dump(mode="json"), out / "pretrain" / name,
+                       loggers)
 
 
 def _check_agent_overrides(config: SuiteConfig) -> None:
@@ -174,15 +180,16 @@ def _check_agent_overrides(config: SuiteConfig) -> None:
 
 
 def run_suite(config: SuiteConfig, out: Path, *, workers: int = 2, only: list[str] | None = None,
-              console: Console | None = None) -> None:
+              console: Console | None = None, loggers: tuple[str, ...] = ("csv",)) -> None:
     """Run (or resume) the suite in `out`, then write its report; failed runs are named at the end.
 
     `only` limits this invocation to some runs ("METHOD" or "METHOD:SEED"), e.g. those that fit
-    the time at hand; the report still covers every run so far.
+    the time at hand; the report still covers every run so far. Every run logs to `loggers`
+    (not part of the suite's config: a rerun may log differently).
     """
     console = console or Console()
     out = Path(out)
-    pretrains, trains = plan(config, out)
+    pretrains, trains = plan(config, out, loggers)
     if only:
         trains = select_runs(trains, only, config)
     _claim(out, config)
@@ -437,7 +444,7 @@ def _pretrain(job: PretrainJob, report: Callable[[int], None]) -> None:
 
     resume = (job.out / "prior").exists()
     pretrain(RunConfig.model_validate(job.config), job.out, resume=resume, console=Console(quiet=True),
-             on_step=report)
+             on_step=report, loggers=job.loggers)
 
 
 def _train(job: TrainJob, report: Callable[[int], None]) -> None:
@@ -457,7 +464,8 @@ def _train(job: TrainJob, report: Callable[[int], None]) -> None:
         atomic_write_text(job.out / PRIOR_FILE, json.dumps({"prior": str(job.prior),
                                                             "fingerprint": prior_fingerprint(job.prior)}))
     try:
-        agent.learn(job.steps, job.out, resume=resume, show_progress=False, on_step=report)
+        agent.learn(job.steps, job.out, resume=resume, show_progress=False, on_step=report,
+                    loggers=job.loggers)
     except SkillplanError as exc:
         raise type(exc)(f"{exc} (run directory {job.out}; delete it to restart this run alone)") from None
     atomic_write_text(job.out / DONE_FILE, json.dumps({"env_steps": agent.env_steps, "steps": job.steps}))
