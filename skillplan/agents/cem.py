@@ -17,7 +17,7 @@ from typing import Literal
 import gymnasium as gym
 import numpy as np
 import torch
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from torch import nn
 
 from skillplan.agents.base import (
@@ -71,6 +71,9 @@ class CEMLearnConfig(BaseModel):
 
 
 class CEMAgentConfig(LoopConfig):
+    # SkiMo's update rate: 10 updates every 500 env steps (`train_every: 500`, `train_iter: 10`) is one
+    # update per 5 skills of 10 steps, spread evenly here.
+    update_every: int = Field(5, ge=1)
     planner: CEMConfig = CEMConfig()
     learn: CEMLearnConfig = CEMLearnConfig()
 
