@@ -15,6 +15,7 @@ from rich.console import Console
 
 import skillplan  # noqa: F401  (registers the skill envs)
 from skillplan.agents import CEM, SSAC, CEMAgentConfig, SSACConfig, make_agent_env
+from skillplan.agents.planning import CEMPlanner
 from skillplan.agents.replay import Batch
 from skillplan.config import resolve_config
 from skillplan.data.writing import write_dataset
@@ -244,6 +245,23 @@ def test_cem_updates_the_configured_number_of_times(priors, update_every, update
     # every world-model parameter took exactly one Adam step per update
     steps = {int(state["step"]) for state in agent.model_opt.state.values()}
     assert steps == {expected}
+
+
+def test_cem_plans_alike_through_the_fused_heads_and_the_separate_ones(priors):
+    agent = tiny_cem(priors["maze"])
+
+    class Separate:  # the task model without its fused reward-and-next-latent call
+        next_latent, reward = agent.model.next_latent, agent.model.reward
+        q_value, policy = agent.model.q_value, agent.model.policy
+
+    config = agent.planner.config
+    fused = CEMPlanner(agent.model, agent.z_dim, config, generator=torch.Generator().manual_seed(5))
+    separate = CEMPlanner(Separate(), agent.z_dim, config, generator=torch.Generator().manual_seed(5))
+    h0 = agent.model.encode(torch.randn(1, agent.replay.obs.shape[1])).detach()
+    for step in range(3):  # warm starts carried across decisions, exploring and greedy
+        assert torch.equal(fused.plan(h0, step=step, eval_mode=step == 2),
+                           separate.plan(h0, step=step, eval_mode=step == 2))
+        assert torch.equal(fused.last_plan, separate.last_plan)
 
 
 def test_cem_trains_and_its_losses_move(priors, tmp_path):

@@ -109,6 +109,10 @@ class TaskModel(nn.Module):
     def reward(self, h: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
         return self.reward_head(torch.cat([h, z], -1)).squeeze(-1)
 
+    def reward_and_next_latent(self, h: torch.Tensor, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        hz = torch.cat([h, z], -1)  # one concatenation for both heads
+        return self.reward_head(hz).squeeze(-1), self.step(hz)
+
     def q_value(self, h: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
         return self.critic(h, z).min(0).values
 
