@@ -10,6 +10,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from skillplan.device import DEVICE_HELP
 from skillplan.errors import SkillplanError
 
 console = Console()
@@ -94,6 +95,8 @@ def sample_efficiency(
                              "the same command there resumes it."),
     only: list[str] = typer.Option(None, "--only", help="Run only these of the suite's runs this time: "
                                    "METHOD or METHOD:SEED, repeatable (e.g. those that fit the time left)."),
+    device: str = typer.Option("cpu", "--device", help=DEVICE_HELP + " With a GPU, --workers runs share "
+                               "it."),
 ) -> None:
     """Train every method on every env over seeds; write evaluations.csv, summary.md and one PNG per env.
 
@@ -114,7 +117,7 @@ def sample_efficiency(
     n_runs = len(config.envs) * len(config.methods) * config.seeds
     console.print(f"[bold]sample-efficiency[/bold]: {n_runs} runs of {config.steps:,} env steps "
                   f"({', '.join(config.methods)} on {', '.join(config.envs)}) → {out}")
-    run_suite(config, out, workers=workers, only=only, console=console)
+    run_suite(config, out, workers=workers, only=only, console=console, device=device)
 
 
 @benchmark_app.command("report")

@@ -15,6 +15,7 @@ from rich.console import Console
 from rich.table import Table
 
 from skillplan.config import resolve_config
+from skillplan.device import DEVICE_HELP, resolve_device
 
 console = Console(width=None if Console().is_terminal else 120)
 
@@ -66,10 +67,12 @@ def pretrain_command(
     precision: str = typer.Option(None, "--precision", help="bf16 | fp32 matmuls (default: bf16)."),
     threads: int = typer.Option(None, "--threads", help="CPU threads for torch (default: 2)."),
     compile: bool = typer.Option(None, "--compile/--eager", help="torch.compile the loss (default: off)"),
+    device: str = typer.Option("cpu", "--device", help=DEVICE_HELP),
 ) -> None:
     """Jointly pretrain skills, skill prior, skill dynamics and PU networks on offline data."""
     from skillplan.pretrain import pretrain
 
+    torch_device = resolve_device(device)
     overrides = _overrides(
         dataset=dataset, expert_dataset=expert_dataset, steps=steps, batch_size=batch_size, seed=seed,
         lr=lr, threads=threads, precision=precision, decoder=decoder, compile=compile,
@@ -83,8 +86,9 @@ def pretrain_command(
     run_config = resolve_config(preset, config, overrides)
     out = out or Path("runs") / run_config.data.dataset.replace("/", "_")
     console.print(f"[bold]pretrain[/bold] preset={run_config.preset} dataset={run_config.data.dataset} "
-                  f"steps={run_config.pretrain.steps} batch={run_config.pretrain.batch_size} -> {out}")
-    result = pretrain(run_config, out, resume=resume, console=console)
+                  f"steps={run_config.pretrain.steps} batch={run_config.pretrain.batch_size} "
+                  f"device={torch_device} -> {out}")
+    result = pretrain(run_config, out, resume=resume, console=console, device=torch_device)
     table = Table(title=f"Held-out metrics at step {result.step:,}")
     for column in ("metric", "value", "target"):
         table.add_column(column, justify="right" if column == "value" else "left")
@@ -104,6 +108,7 @@ def evaluate_prior_command(
     workers: int = typer.Option(2, "--workers", "-w", help="Environments run in parallel (processes)."),
     seed: int = typer.Option(0, "--seed", help="Seed of the env resets and the sampled skills."),
     max_steps: int = typer.Option(None, "--max-steps", help="Episode length (default: env's; kitchen 280)."),
+    device: str = typer.Option("cpu", "--device", help=DEVICE_HELP),
 ) -> None:
     """Prior rollouts: execute skills sampled from the prior, H steps at a time, in the dataset's env."""
     import torch
@@ -112,13 +117,14 @@ def evaluate_prior_command(
     from skillplan.models.skill_model import SkillModel
     from skillplan.progress import progress_bar
 
+    torch_device = resolve_device(device)
     torch.set_num_threads(1)  # the env workers need the other cores
     model = SkillModel.load(checkpoint)
     with progress_bar(console) as progress:
         task = progress.add_task("prior rollouts", total=episodes)
         rollouts = evaluate_prior(
             model, episodes, workers=workers, seed=seed, max_steps=max_steps,
-            on_episode=lambda: progress.advance(task),
+            on_episode=lambda: progress.advance(task), device=torch_device,
         )
     table = Table(title=f"Prior rollouts: {model.metadata.env_id}, {episodes} episodes")
     table.add_column("metric")

@@ -10,6 +10,7 @@ import yaml
 from rich.console import Console
 from rich.table import Table
 
+from skillplan.device import DEVICE_HELP, resolve_device
 from skillplan.errors import CheckpointError, ConfigError
 
 console = Console()
@@ -30,10 +31,12 @@ def train(
     eval_every: int = typer.Option(None, "--eval-every", help="Evaluate every N env steps."),
     eval_episodes: int = typer.Option(None, "--eval-episodes", help="Episodes per evaluation."),
     resume: bool = typer.Option(False, "--resume", help="Continue the run in --out from its checkpoint."),
+    device: str = typer.Option("cpu", "--device", help=DEVICE_HELP),
 ) -> None:
     """Train a downstream agent; metrics.csv, learning_curve.png and checkpoints go to --out."""
     from skillplan.agents import agent_class, make_agent_env
 
+    torch_device = resolve_device(device)
     cls = agent_class(agent)
     settings = yaml.safe_load(config.read_text()) if config else {}
     overrides = {"seed": seed, "eval_every": eval_every, "eval_episodes": eval_episodes}
@@ -48,8 +51,9 @@ def train(
     run = {"env": env, "prior": str(prior) if prior else None, "agent": agent, "steps": steps,
            "config": agent_config.model_dump(mode="json")}
     (out / "run.yaml").write_text(yaml.safe_dump(run, sort_keys=False))
-    console.print(f"[bold]{agent}[/bold] on [bold]{env}[/bold] for {steps:,} env steps → {out}")
-    trained = cls(train_env, agent_config).learn(steps, out, resume=resume, console=console)
+    console.print(f"[bold]{agent}[/bold] on [bold]{env}[/bold] for {steps:,} env steps on {torch_device} → "
+                  f"{out}")
+    trained = cls(train_env, agent_config, torch_device).learn(steps, out, resume=resume, console=console)
     result = trained.evaluate(agent_config.eval_episodes)
     console.print(_result_table(f"{agent} on {env} after {trained.env_steps:,} env steps", result))
 
@@ -58,17 +62,19 @@ def evaluate(
     run_dir: Path = typer.Argument(..., help="A `skillplan train` run directory (or its agent/ folder)."),
     episodes: int = typer.Option(20, "--episodes", "-n", help="Evaluation episodes."),
     seed: int = typer.Option(10_000, "--seed", help="Seed of the first episode."),
+    device: str = typer.Option("cpu", "--device", help=DEVICE_HELP),
 ) -> None:
     """Evaluate a trained agent greedily: mean return, subtasks completed and success rate."""
     from skillplan.agents import agent_class
 
+    torch_device = resolve_device(device)
     agent_dir = run_dir / "agent" if (run_dir / "agent").is_dir() else run_dir
     meta_file = agent_dir / "metadata.json"
     if not meta_file.is_file():
         raise CheckpointError(f"'{run_dir}' is not a training run: no agent/metadata.json. Train one "
                               "with `skillplan train --out DIR`.")
     name = json.loads(meta_file.read_text())["agent"]
-    agent = agent_class(name).load(agent_dir)
+    agent = agent_class(name).load(agent_dir, device=torch_device)
     result = agent.evaluate(episodes, seed=seed)
     title = f"{name} from {run_dir} ({agent.env_steps:,} env steps, {episodes} episodes)"
     console.print(_result_table(title, result))

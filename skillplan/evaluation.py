@@ -16,6 +16,7 @@ import gymnasium as gym
 import numpy as np
 import torch
 
+from skillplan.device import resolve_device
 from skillplan.envs.base import make_base_env
 from skillplan.models.skill_model import SkillModel
 
@@ -80,7 +81,7 @@ class PriorRollouts:
 def _sigmas(model: SkillModel, obs: np.ndarray | Mapping[str, np.ndarray]) -> np.ndarray:
     """|z-scores| of states against the model's data statistics, unclipped: (batch, obs_dim)."""
     flat = model.layout.flatten(obs) if isinstance(obs, Mapping) else obs
-    return np.abs((np.asarray(flat) - model.obs_mean.numpy()) / model.obs_std.numpy())
+    return np.abs((np.asarray(flat) - model.obs_mean.cpu().numpy()) / model.obs_std.cpu().numpy())
 
 
 def make_vector_env(model: SkillModel, n_envs: int, max_steps: int | None) -> gym.vector.VectorEnv:
@@ -99,14 +100,16 @@ def make_vector_env(model: SkillModel, n_envs: int, max_steps: int | None) -> gy
 @torch.no_grad()
 def evaluate_prior(
     model: SkillModel, episodes: int, *, workers: int = 2, seed: int = 0, max_steps: int | None = None,
-    on_episode=None,
+    on_episode=None, device: torch.device | str = "cpu",
 ) -> PriorRollouts:
     """Run `episodes` prior-rollout episodes, `workers` environments at a time, in lockstep.
 
     Every H steps each env draws a fresh z from the prior at its current state. `on_episode` is
-    called once per finished episode (for progress bars).
+    called once per finished episode (for progress bars). The model runs on `device` (moved there);
+    the skills' noise is drawn on the CPU, so a seed gives the same rollouts on every device.
     """
-    model.eval()
+    device = resolve_device(device)
+    model.eval().to(device)
     horizon = model.config.model.horizon
     result = PriorRollouts(model.metadata.env_id)
     generator = torch.Generator().manual_seed(seed)
@@ -129,8 +132,9 @@ def evaluate_prior(
             while running.any():
                 if step % horizon == 0:
                     prior = model.prior_dist(obs)
-                    z = prior.mean + prior.stddev * torch.randn(prior.mean.shape, generator=generator)
-                actions = model.decode_action(obs, z, step % horizon).numpy()
+                    noise = torch.randn(prior.mean.shape, generator=generator).to(device)
+                    z = prior.mean + prior.stddev * noise
+                actions = model.decode_action(obs, z, step % horizon).cpu().numpy()
                 obs, reward, terminated, truncated, info = envs.step(actions)
                 step += 1
                 returns += reward * running

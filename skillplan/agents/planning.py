@@ -24,6 +24,8 @@ import torch
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from torch import Tensor
 
+from skillplan.device import bf16_autocast
+
 
 class LatentModel(Protocol):
     """What the planner needs from a skill model with task heads; every method is batched over dim 0.
@@ -139,7 +141,7 @@ class CEMPlanner:
     def _returns(self, h0: Tensor, z: Tensor) -> Tensor:
         """Model return G of each skill sequence z [T, B, Dz] from h0 [1, Dh], in float32: [B]."""
         cfg = self.config
-        with torch.autocast(h0.device.type, dtype=torch.bfloat16, enabled=cfg.precision == "bf16"):
+        with bf16_autocast(h0.device, cfg.precision == "bf16"):
             h = h0.expand(z.shape[1], -1)
             total = torch.zeros(z.shape[1], device=z.device)
             discount = 1.0
