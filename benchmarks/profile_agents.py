@@ -1,6 +1,7 @@
 """Where each agent's training loop spends its time on SkillKitchen-v0, one thread, sampled by py-spy.
 
 Run: python benchmarks/profile_agents.py [--prior DIR] [--steps 3000] [--agents cem ssac sac]
+An agent may carry loop settings, `NAME:key=value,...` (e.g. `cem:update_every=1`).
 Each agent trains in a child process: a warm-up of `--warmup` env steps (not profiled), then py-spy
 attaches and samples `--steps` env steps of training with updates on, one evaluation at the end
 (10 episodes per 10k steps, the default ratio, scaled to the steps) and one checkpoint; the run's
@@ -100,7 +101,14 @@ def py_spy() -> str | None:
     return str(beside) if beside.is_file() else shutil.which("py-spy")
 
 
-def child(agent_name: str, prior: str, warmup: int, steps: int, raw_out: Path, rate: int) -> None:
+def parse_agent(spec: str) -> tuple[str, dict[str, int | float]]:
+    """`NAME:key=value,...` -> (NAME, {key: number})."""
+    name, _, settings = spec.partition(":")
+    pairs = (item.split("=", 1) for item in settings.split(",") if item)
+    return name, {key: float(value) if "." in value else int(value) for key, value in pairs}
+
+
+def child(spec: str, prior: str, warmup: int, steps: int, raw_out: Path, rate: int) -> None:
     """Train one agent; attach py-spy to this process after the warm-up; write samples and timing."""
     import torch
 
@@ -108,6 +116,7 @@ def child(agent_name: str, prior: str, warmup: int, steps: int, raw_out: Path, r
     from skillplan.agents import AGENTS, make_agent_env
 
     torch.set_num_threads(1)
+    agent_name, overrides = parse_agent(spec)
     env = make_agent_env(agent_name, ENV, prior)
     cls = AGENTS[agent_name]
     total = warmup + steps
@@ -115,7 +124,7 @@ def child(agent_name: str, prior: str, warmup: int, steps: int, raw_out: Path, r
                 "eval_episodes": max(1, round(EVAL_EPISODES_PER_10K * steps / 10_000))}
     if agent_name == "cem":  # plan at the full horizon from the start, as after the ramp
         settings["planner"] = {"horizon_ramp_steps": 0}
-    agent = cls(env, cls.config_class.model_validate(settings))
+    agent = cls(env, cls.config_class.model_validate({**settings, **overrides}))
     spy: dict[str, object] = {}
 
     def on_step(n: int) -> None:
@@ -136,9 +145,9 @@ def child(agent_name: str, prior: str, warmup: int, steps: int, raw_out: Path, r
     raw_out.with_suffix(".timing.json").write_text(json.dumps(timing))
 
 
-def profile(agent_name: str, args: argparse.Namespace, scratch: Path) -> dict:
-    raw = scratch / f"{agent_name}.txt"
-    subprocess.run([sys.executable, __file__, "--child", agent_name, "--prior", str(args.prior),
+def profile(spec: str, args: argparse.Namespace, scratch: Path) -> dict:
+    raw = scratch / f"{spec.replace(':', '_').replace('=', '_').replace(',', '_')}.txt"
+    subprocess.run([sys.executable, __file__, "--child", spec, "--prior", str(args.prior),
                     "--warmup", str(args.warmup), "--steps", str(args.steps), "--rate", str(args.rate),
                     "--raw", str(raw)], check=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
     counts = parse_raw(raw.read_text())
@@ -190,10 +199,11 @@ def main() -> None:
         raise SystemExit("py-spy is not installed: pip install py-spy (or the project's `bench` extra).")
     from skillplan.provenance import provenance
 
+    source = provenance(["python", *sys.argv])  # the code as it is when the children start
     with tempfile.TemporaryDirectory() as scratch:
-        agents = {name: profile(name, args, Path(scratch)) for name in args.agents}
+        agents = {spec: profile(spec, args, Path(scratch)) for spec in args.agents}
     result = {"env": ENV, "prior": str(args.prior), "warmup": args.warmup, "steps": args.steps,
-              "threads": 1, "agents": agents, **provenance(["python", *sys.argv])}
+              "threads": 1, "agents": agents, **source}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")
     args.out.with_suffix(".md").write_text(markdown(result))
