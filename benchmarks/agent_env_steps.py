@@ -3,9 +3,10 @@
 Run: python benchmarks/agent_env_steps.py [--prior runs/kitchen-scripted/prior] [--steps 4000]
 Each agent trains on SkillKitchen-v0 (SAC on its flat task) with updates on from the first step
 after a short warm-up; the rate counts collection, updates and planning, not evaluation. The raw
-env's steps/s under random actions is recorded for context, not as a ratio: random actions flail
-the arm into more contacts than skills do, so the physics costs differ
-(`skill_env_overhead.py` compares like with like).
+env's steps/s under random actions is timed in the same run, and `share_of_raw` divides each agent's
+rate by it (the issue's figure). Read it with care: random actions flail the arm into more contacts
+than skills do, so the physics costs differ (`skill_env_overhead.py` compares like with like).
+CEM is also timed updating once per skill (`cem_update_every_1`), its default before SkiMo's rate.
 """
 
 from __future__ import annotations
@@ -39,11 +40,11 @@ def raw_steps_per_s(steps: int) -> float:
     return steps / (time.perf_counter() - start)
 
 
-def training_steps_per_s(agent_name: str, prior: str, steps: int) -> float:
+def training_steps_per_s(agent_name: str, prior: str, steps: int, **overrides: int) -> float:
     """Env steps/s between the end of the warm-up and the last step (the final evaluation excluded)."""
     env = make_agent_env(agent_name, ENV, prior)
     cls = AGENTS[agent_name]
-    settings = {"learning_starts": WARMUP, "eval_every": 10**9, "eval_episodes": 1, "threads": 1}
+    settings = {"learning_starts": WARMUP, "eval_every": 10**9, "eval_episodes": 1, "threads": 1, **overrides}
     if agent_name == "cem":  # plan at the full horizon from the start, as after the ramp
         settings["planner"] = {"horizon_ramp_steps": 0}
     marks: list[tuple[int, float]] = []
@@ -63,8 +64,13 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=RESULTS / "agent_env_steps.json")
     args = parser.parse_args()
     torch.set_num_threads(1)
+    raw = raw_steps_per_s(args.steps)
     rates = {name: training_steps_per_s(name, args.prior, args.steps) for name in AGENTS}
-    result = {"env": ENV, "raw_env_steps_per_s": raw_steps_per_s(args.steps), "env_steps_per_s": rates,
+    cem_every_skill = training_steps_per_s("cem", args.prior, args.steps, update_every=1)
+    result = {"env": ENV, "raw_env_steps_per_s": raw, "env_steps_per_s": rates,
+              "share_of_raw": {name: rate / raw for name, rate in rates.items()},
+              "cem_update_every_1": {"env_steps_per_s": cem_every_skill,
+                                     "share_of_raw": cem_every_skill / raw},
               "threads": 1, "timed_steps": args.steps}
     report(result, args.out)
 
