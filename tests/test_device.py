@@ -19,7 +19,7 @@ from skillplan.errors import ConfigError
 def skillplan(*args: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "COLUMNS": "200"}
     return subprocess.run([sys.executable, "-m", "skillplan.cli.main", *args],
-                          capture_output=True, text=True, env=env, timeout=120)
+                          capture_output=True, text=True, env=env, timeout=300)
 
 
 @pytest.fixture

@@ -504,7 +504,7 @@ def _run_job(job: PretrainJob | TrainJob, device: str = "cpu") -> None:
         raise SkillplanError(f"{type(exc).__name__}: {exc} (traceback in {path})") from None
 
 
-def _pretrain(job: PretrainJob, report: Callable[[int], None], device: str) -> None:
+def _pretrain(job: PretrainJob, report: Callable[[int], None], device: str = "cpu") -> None:
     from skillplan.config import RunConfig
     from skillplan.pretrain import pretrain
 
@@ -513,7 +513,7 @@ def _pretrain(job: PretrainJob, report: Callable[[int], None], device: str) -> N
              on_step=report, device=device)
 
 
-def _train(job: TrainJob, report: Callable[[int], None], device: str) -> None:
+def _train(job: TrainJob, report: Callable[[int], None], device: str = "cpu") -> None:
     from skillplan.agents import agent_class, make_agent_env
     from skillplan.agents.base import AGENT_DIR
 
