@@ -173,6 +173,17 @@ def test_ssac_trains_on_a_skill_env_and_round_trips(priors, tmp_path):
     np.testing.assert_array_equal(loaded.predict(obs), agent.predict(obs))
 
 
+def test_ssac_training_with_one_seed_gives_identical_weights(priors, tmp_path):
+    states = []
+    for run in ("a", "b"):
+        env = gym.make("SkillPointMaze-v0", prior=priors["maze"], low_level_steps=80)
+        agent = SSAC(env, SSACConfig(**FAST))
+        agent.learn(200, tmp_path / run, show_progress=False)
+        states.append(agent.state_tensors())
+    assert states[0].keys() == states[1].keys()
+    assert [k for k in states[0] if not torch.equal(states[0][k], states[1][k])] == []
+
+
 def test_ssac_bf16_updates_stay_finite_where_the_prior_sits_at_the_action_bound(priors):
     env = gym.make("SkillPointMaze-v0", prior=priors["maze"])
     sac = SSACConfig().sac.model_copy(update={"precision": "bf16"})
