@@ -229,7 +229,8 @@ class CEM(Agent):
         reachable = kl.detach() < cfg.max_divergence
         kl = kl.clamp(max=cfg.max_divergence)
         reachable_kl = (kl.detach() * reachable).sum() / reachable.sum().clamp_min(1)
-        alpha = self.log_alpha.exp().detach() if cfg.fixed_alpha is None else torch.tensor(cfg.fixed_alpha)
+        alpha = (self.log_alpha.exp().detach() if cfg.fixed_alpha is None
+                 else torch.tensor(cfg.fixed_alpha, device=self.device))
         model.critic.requires_grad_(False)  # the actor step needs dQ/dz, not the critic's weight grads
         actor_loss = (alpha * kl - model.q_value(h, policy_z)).mean()
         model.critic.requires_grad_(True)
