@@ -3,14 +3,18 @@
 Run: python benchmarks/agent_env_steps.py [--prior runs/kitchen-scripted/prior] [--steps 4000]
 Each agent trains on SkillKitchen-v0 (SAC on its flat task) with updates on from the first step
 after a short warm-up; the rate counts collection, updates and planning, not evaluation. The raw
-env's steps/s under random actions is recorded for context, not as a ratio: random actions flail
-the arm into more contacts than skills do, so the physics costs differ
+env's steps/s under random actions is timed before the first agent and after each one, and
+`share_of_raw` divides each agent's rate by the mean of the two raw timings around it (the issue's
+figure), so that a neighbour's load, which changes over minutes, shifts both alike. Read it with
+care: random actions flail the arm into more contacts than skills do, so the physics costs differ
 (`skill_env_overhead.py` compares like with like).
+CEM is also timed updating once per skill (`cem_update_every_1`), its default before SkiMo's rate.
 """
 
 from __future__ import annotations
 
 import argparse
+import statistics
 import time
 from pathlib import Path
 
@@ -39,11 +43,11 @@ def raw_steps_per_s(steps: int) -> float:
     return steps / (time.perf_counter() - start)
 
 
-def training_steps_per_s(agent_name: str, prior: str, steps: int) -> float:
+def training_steps_per_s(agent_name: str, prior: str, steps: int, **overrides: int) -> float:
     """Env steps/s between the end of the warm-up and the last step (the final evaluation excluded)."""
     env = make_agent_env(agent_name, ENV, prior)
     cls = AGENTS[agent_name]
-    settings = {"learning_starts": WARMUP, "eval_every": 10**9, "eval_episodes": 1, "threads": 1}
+    settings = {"learning_starts": WARMUP, "eval_every": 10**9, "eval_episodes": 1, "threads": 1, **overrides}
     if agent_name == "cem":  # plan at the full horizon from the start, as after the ramp
         settings["planner"] = {"horizon_ramp_steps": 0}
     marks: list[tuple[int, float]] = []
@@ -60,12 +64,23 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--prior", default="runs/kitchen-scripted/prior")
     parser.add_argument("--steps", type=int, default=4_000, help="timed env steps per agent")
+    parser.add_argument("--raw-steps", type=int, default=2_000, help="env steps per raw-env timing")
     parser.add_argument("--out", type=Path, default=RESULTS / "agent_env_steps.json")
     args = parser.parse_args()
     torch.set_num_threads(1)
-    rates = {name: training_steps_per_s(name, args.prior, args.steps) for name in AGENTS}
-    result = {"env": ENV, "raw_env_steps_per_s": raw_steps_per_s(args.steps), "env_steps_per_s": rates,
-              "threads": 1, "timed_steps": args.steps}
+    raws = [raw_steps_per_s(args.raw_steps)]
+    rates, shares = {}, {}
+    runs = {**{name: {} for name in AGENTS}, "cem_update_every_1": {"update_every": 1}}
+    for run, overrides in runs.items():
+        rates[run] = training_steps_per_s(run.split("_")[0], args.prior, args.steps, **overrides)
+        raws.append(raw_steps_per_s(args.raw_steps))
+        shares[run] = rates[run] / statistics.mean(raws[-2:])
+    every_skill = "cem_update_every_1"
+    result = {"env": ENV, "raw_env_steps_per_s": statistics.median(raws),
+              "env_steps_per_s": {name: rates[name] for name in AGENTS},
+              "share_of_raw": {name: shares[name] for name in AGENTS},
+              every_skill: {"env_steps_per_s": rates[every_skill], "share_of_raw": shares[every_skill]},
+              "raw_env_steps_per_s_each": raws, "threads": 1, "timed_steps": args.steps}
     report(result, args.out)
 
 

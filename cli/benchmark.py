@@ -10,6 +10,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from skillplan.device import DEVICE_HELP
 from skillplan.errors import SkillplanError
 from skillplan.runlog import LOGGER_HELP, check_loggers
 
@@ -99,6 +100,8 @@ def sample_efficiency(
     only: list[str] = typer.Option(None, "--only", help="Run only these of the suite's runs this time: "
                                    "METHOD or METHOD:SEED, repeatable (e.g. those that fit the time left)."),
     loggers: list[str] = typer.Option(None, "--logger", help=LOGGER_HELP + " Every run logs alike."),
+    device: str = typer.Option("cpu", "--device", help=DEVICE_HELP + " With a GPU, --workers runs share "
+                               "it."),
 ) -> None:
     """Train every method on every env over seeds; write evaluations.csv, summary.md and one PNG per env.
 
@@ -121,7 +124,7 @@ def sample_efficiency(
     n_runs = len(config.envs) * len(config.methods) * config.seeds
     console.print(f"[bold]sample-efficiency[/bold]: {n_runs} runs of {config.steps:,} env steps "
                   f"({', '.join(config.methods)} on {', '.join(config.envs)}) → {out}")
-    run_suite(config, out, workers=workers, only=only, console=console, loggers=loggers)
+    run_suite(config, out, workers=workers, only=only, console=console, loggers=loggers, device=device)
 
 
 @benchmark_app.command("report")

@@ -15,6 +15,7 @@ from rich.console import Console
 from rich.table import Table
 
 from skillplan.config import resolve_config
+from skillplan.device import DEVICE_HELP, resolve_device
 from skillplan.runlog import LOGGER_HELP, check_loggers, log_files
 
 console = Console(width=None if Console().is_terminal else 120)
@@ -68,11 +69,13 @@ def pretrain_command(
     threads: int = typer.Option(None, "--threads", help="CPU threads for torch (default: 2)."),
     compile: bool = typer.Option(None, "--compile/--eager", help="torch.compile the loss (default: off)"),
     loggers: list[str] = typer.Option(None, "--logger", help=LOGGER_HELP),
+    device: str = typer.Option("cpu", "--device", help=DEVICE_HELP),
 ) -> None:
     """Jointly pretrain skills, skill prior, skill dynamics and PU networks on offline data."""
     from skillplan.pretrain import pretrain
 
     loggers = check_loggers(loggers)
+    torch_device = resolve_device(device)
     overrides = _overrides(
         dataset=dataset, expert_dataset=expert_dataset, steps=steps, batch_size=batch_size, seed=seed,
         lr=lr, threads=threads, precision=precision, decoder=decoder, compile=compile,
@@ -86,8 +89,9 @@ def pretrain_command(
     run_config = resolve_config(preset, config, overrides)
     out = out or Path("runs") / run_config.data.dataset.replace("/", "_")
     console.print(f"[bold]pretrain[/bold] preset={run_config.preset} dataset={run_config.data.dataset} "
-                  f"steps={run_config.pretrain.steps} batch={run_config.pretrain.batch_size} -> {out}")
-    result = pretrain(run_config, out, resume=resume, console=console, loggers=loggers)
+                  f"steps={run_config.pretrain.steps} batch={run_config.pretrain.batch_size} "
+                  f"device={torch_device} -> {out}")
+    result = pretrain(run_config, out, resume=resume, console=console, loggers=loggers, device=torch_device)
     table = Table(title=f"Held-out metrics at step {result.step:,}")
     for column in ("metric", "value", "target"):
         table.add_column(column, justify="right" if column == "value" else "left")
@@ -116,6 +120,7 @@ def evaluate_prior_command(
     video: Path = typer.Option(None, "--video", help="Also record --video-episodes prior rollouts as MP4s "
                                "in this directory (needs the video extra; see docs/videos.md)."),
     video_episodes: int = typer.Option(3, "--video-episodes", min=1, help="Episodes to record with --video."),
+    device: str = typer.Option("cpu", "--device", help=DEVICE_HELP),
 ) -> None:
     """Prior rollouts: execute skills sampled from the prior, H steps at a time, in the dataset's env.
 
@@ -132,13 +137,14 @@ def evaluate_prior_command(
     goal = chosen_task(env, tasks, ordered)
     if video is not None:
         prepare_video_dir(video)
+    torch_device = resolve_device(device)
     torch.set_num_threads(1)  # the env workers need the other cores
     model = SkillModel.load(checkpoint)
     with progress_bar(console) as progress:
         task = progress.add_task("prior rollouts", total=episodes)
         rollouts = evaluate_prior(
             model, episodes, workers=workers, seed=seed, max_steps=max_steps, goal=goal,
-            on_episode=lambda: progress.advance(task),
+            on_episode=lambda: progress.advance(task), device=torch_device,
         )
     if goal is not None:
         console.print(f"task: {' → '.join(goal.subtasks)} ({'in order' if goal.ordered else 'any order'})")

@@ -10,6 +10,7 @@ from rich.console import Console
 from rich.table import Table
 
 from skillplan.config import read_yaml
+from skillplan.device import DEVICE_HELP, resolve_device
 from skillplan.errors import CheckpointError
 from skillplan.runlog import LOGGER_HELP, check_loggers, log_files
 
@@ -34,11 +35,13 @@ def train(
     eval_episodes: int = typer.Option(None, "--eval-episodes", help="Episodes per evaluation."),
     resume: bool = typer.Option(False, "--resume", help="Continue the run in --out from its checkpoint."),
     loggers: list[str] = typer.Option(None, "--logger", help=LOGGER_HELP),
+    device: str = typer.Option("cpu", "--device", help=DEVICE_HELP),
 ) -> None:
     """Train a downstream agent; metrics.csv, learning_curve.png and checkpoints go to --out."""
     from skillplan.agents import agent_class, agent_config, make_agent_env, write_run_file
 
     loggers = check_loggers(loggers)
+    torch_device = resolve_device(device)
     cls = agent_class(agent)
     settings = read_yaml(config, holds=AGENT_SETTINGS) if config else {}
     overrides = {"seed": seed, "eval_every": eval_every, "eval_episodes": eval_episodes}
@@ -47,8 +50,10 @@ def train(
     out = out or Path("runs") / f"{env}-{agent}-s{seed}"
     train_env = make_agent_env(agent, env, str(prior) if prior else None)
     write_run_file(out, env=env, prior=prior, agent=agent, steps=steps, config=resolved)
-    console.print(f"[bold]{agent}[/bold] on [bold]{env}[/bold] for {steps:,} env steps → {out}")
-    trained = cls(train_env, resolved).learn(steps, out, resume=resume, console=console, loggers=loggers)
+    console.print(f"[bold]{agent}[/bold] on [bold]{env}[/bold] for {steps:,} env steps on {torch_device} → "
+                  f"{out}")
+    trained = cls(train_env, resolved, torch_device).learn(steps, out, resume=resume, console=console,
+                                                           loggers=loggers)
     result = trained.evaluate(resolved.eval_episodes)
     console.print(_result_table(f"{agent} on {env} after {trained.env_steps:,} env steps", result))
     console.print("[green]logs[/green] " + ", ".join(log_files(out, loggers, "learning_curve.png")))
@@ -61,6 +66,7 @@ def evaluate(
     video: Path = typer.Option(None, "--video", help="Record the first --video-episodes episodes as MP4s "
                                "in this directory (needs the video extra; see docs/videos.md)."),
     video_episodes: int = typer.Option(3, "--video-episodes", min=1, help="Episodes to record with --video."),
+    device: str = typer.Option("cpu", "--device", help=DEVICE_HELP),
 ) -> None:
     """Evaluate a trained agent greedily: mean return, subtasks completed and success rate."""
     from skillplan.agents import agent_class
@@ -69,13 +75,14 @@ def evaluate(
     if video is not None:
         prepare_video_dir(video)
 
+    torch_device = resolve_device(device)
     agent_dir = run_dir / "agent" if (run_dir / "agent").is_dir() else run_dir
     meta_file = agent_dir / "metadata.json"
     if not meta_file.is_file():
         raise CheckpointError(f"'{run_dir}' is not a training run: no agent/metadata.json. Train one "
                               "with `skillplan train --out DIR`.")
     name = json.loads(meta_file.read_text())["agent"]
-    agent = agent_class(name).load(agent_dir)
+    agent = agent_class(name).load(agent_dir, device=torch_device)
     env = record_agent_env(agent.env, video, video_episodes, name) if video is not None else None
     result = agent.evaluate(episodes, env=env, seed=seed)
     if env is not None:

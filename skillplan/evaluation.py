@@ -18,6 +18,7 @@ import gymnasium as gym
 import numpy as np
 import torch
 
+from skillplan.device import resolve_device
 from skillplan.envs.base import make_base_env
 from skillplan.envs.tasks import (
     KITCHEN_SUBTASKS,
@@ -128,8 +129,8 @@ def _sigmas(model: SkillModel, obs: np.ndarray | Mapping[str, np.ndarray]) -> np
     elsewhere (FrankaKitchen's kettle quaternion moves 0.006 in the first step, 6 floored std's).
     """
     flat = np.asarray(model.layout.flatten(obs) if isinstance(obs, Mapping) else obs)
-    std = model.obs_std.numpy()
-    sigma = np.abs((flat - model.obs_mean.numpy()) / std)
+    std = model.obs_std.cpu().numpy()
+    sigma = np.abs((flat - model.obs_mean.cpu().numpy()) / std)
     meta = model.metadata
     if meta.start_mean is not None and meta.start_std is not None:
         spread = np.maximum(np.asarray(meta.start_std, dtype=np.float32), std)
@@ -174,14 +175,18 @@ def make_vector_env(
 def evaluate_prior(
     model: SkillModel, episodes: int, *, workers: int = 2, seed: int = 0, max_steps: int | None = None,
     goal: KitchenGoal | None = None, video_dir: Path | None = None, on_episode=None,
+    device: torch.device | str = "cpu",
 ) -> PriorRollouts:
     """Run `episodes` prior-rollout episodes, `workers` environments at a time, in lockstep.
 
     Every H steps each env draws a fresh z from the prior at its current state. A kitchen counts
     the subtasks of `goal` (default: its dataset env's, in any order). With `video_dir`, every
     episode is recorded there. `on_episode` is called once per finished episode (for progress bars).
+    The model runs on `device` (moved there); the skills' noise is drawn on the CPU, so a seed gives
+    the same rollouts on every device.
     """
-    model.eval()
+    device = resolve_device(device)
+    model.eval().to(device)
     horizon = model.config.model.horizon
     result = PriorRollouts(model.metadata.env_id, goal=goal)
     generator = torch.Generator().manual_seed(seed)
@@ -206,8 +211,9 @@ def evaluate_prior(
             while running.any():
                 if step % horizon == 0:
                     prior = model.prior_dist(obs)
-                    z = prior.mean + prior.stddev * torch.randn(prior.mean.shape, generator=generator)
-                actions = model.decode_action(obs, z, step % horizon).numpy()
+                    noise = torch.randn(prior.mean.shape, generator=generator).to(device)
+                    z = prior.mean + prior.stddev * noise
+                actions = model.decode_action(obs, z, step % horizon).cpu().numpy()
                 obs, reward, terminated, truncated, info = envs.step(actions)
                 step += 1
                 returns += reward * running

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -26,6 +26,7 @@ from skillplan.checkpoint import TRAINING, SkillMetadata, read_checkpoint, read_
 from skillplan.config import RunConfig, config_differences
 from skillplan.data.loading import Episodes, NormStats, OfflineData, load_offline_data
 from skillplan.data.sampler import SkillWindows, WindowSampler
+from skillplan.device import bf16_autocast, resolve_device
 from skillplan.errors import CheckpointError, ConfigError, DatasetError, TrainingDivergedError
 from skillplan.io import atomic_write_text
 from skillplan.models.pu import nnpu_loss, nnpu_risk, reverse_gradient
@@ -102,7 +103,7 @@ def joint_loss(
         terms["obs"] = F.mse_loss(dyn.obs_decoder(latent).float(), boundary_obs)
         predicted = dyn.rollout(latent[:, 0], z).float()
         error_per_skill = (predicted - target).square().mean(dim=(0, 2))
-        discount = p.rho ** torch.arange(n_skills, dtype=torch.float32)
+        discount = p.rho ** torch.arange(n_skills, dtype=torch.float32, device=error_per_skill.device)
         terms["consistency"] = (discount * error_per_skill).sum()
         loss = loss + (p.obs_weight * terms["obs"] + p.consistency_weight * terms["consistency"]) / n_skills
     return loss, terms
@@ -112,7 +113,7 @@ class JointTrainer:
     """One Adam step of `joint_loss` at a time, plus the target-encoder EMA and divergence checks."""
 
     def __init__(self, model: SkillModel) -> None:
-        self.model = model
+        self.model, self.device = model, model.obs_mean.device
         self.config = model.config.pretrain
         self.params = [p for p in model.parameters() if p.requires_grad]
         self.optimizer = torch.optim.Adam(self.params, lr=self.config.lr, fused=True)
@@ -122,7 +123,7 @@ class JointTrainer:
     def step(self, batch: SkillWindows, n_expert: int) -> dict[str, torch.Tensor]:
         """Update on one batch; returns the detached loss terms (and `loss`, `grad_norm`)."""
         model = self.model.train()
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.config.precision == "bf16"):
+        with bf16_autocast(self.device, self.config.precision == "bf16"):
             loss, terms = self.loss(model, batch.observations, batch.actions, n_expert)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -274,12 +275,15 @@ def pretrain(
     data: OfflineData | None = None,
     on_step: Callable[[int], None] | None = None,
     loggers: Sequence[str] = ("csv",),
+    device: torch.device | str = "cpu",
 ) -> PretrainResult:
     """Run (or resume) joint pretraining; the checkpoint goes to `out/prior`, logs into `out`.
 
     `on_step(step)` is called after every gradient step (the benchmark suite's progress display).
     `loggers`: csv, and any of tensorboard and wandb (see `skillplan.runlog`).
+    The model and its batches live on `device` (batches are drawn on the CPU, seeded, and moved).
     """
+    device = resolve_device(device)
     console = console or Console()
     out = Path(out)
     prior_dir = out / PRIOR_DIR
@@ -296,6 +300,7 @@ def pretrain(
         torch.manual_seed(config.pretrain.seed)
         model, trainer_state = SkillModel(config, metadata_for(data, config)), None
 
+    model.to(device)
     trainer = JointTrainer(model)
     if trainer_state is not None:
         trainer.load_state_tensors(trainer_state)
@@ -319,6 +324,8 @@ def pretrain(
         normalize_episodes(expert_held, meta) if expert_held is not None else None,
         config.model.horizon, n_skills, p.eval_windows, seed=p.seed,
     )
+    held_out = replace(held_out, observations=held_out.observations.to(device),
+                       actions=held_out.actions.to(device))
 
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_text(out / "config.yaml", yaml.safe_dump(config.model_dump(), sort_keys=False))
@@ -335,7 +342,8 @@ def pretrain(
         task = progress.add_task("pretrain", total=p.steps, completed=start, losses="")
         for step in range(start + 1, p.steps + 1):
             try:
-                terms = trainer.step(batches.sample(), batches.n_expert)
+                batch = SkillWindows(*(t.to(device, non_blocking=True) for t in batches.sample()))
+                terms = trainer.step(batch, batches.n_expert)
             except TrainingDivergedError as exc:
                 log.flush()
                 raise TrainingDivergedError(f"{exc} {_kept(prior_dir)}") from None

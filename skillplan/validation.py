@@ -86,5 +86,5 @@ def validate(model: SkillModel, held: HeldOutWindows) -> dict[str, float]:
 
 
 def _expert_auc(scores: torch.Tensor, split: int) -> float:
-    scores = scores.float().numpy()
+    scores = scores.float().cpu().numpy()
     return auc(scores[split:].ravel(), scores[:split].ravel())

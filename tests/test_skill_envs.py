@@ -15,6 +15,7 @@ from rich.console import Console
 
 import skillplan  # noqa: F401  (registers the skill envs)
 from skillplan.agents import CEM, SSAC, CEMAgentConfig, SSACConfig, make_agent_env
+from skillplan.agents.planning import CEMPlanner
 from skillplan.agents.replay import Batch
 from skillplan.config import resolve_config
 from skillplan.data.writing import write_dataset
@@ -183,6 +184,17 @@ def test_ssac_trains_on_a_skill_env_and_round_trips(priors, tmp_path):
     np.testing.assert_array_equal(loaded.predict(obs), agent.predict(obs))
 
 
+def test_ssac_training_with_one_seed_gives_identical_weights(priors, tmp_path):
+    states = []
+    for run in ("a", "b"):
+        env = gym.make("SkillPointMaze-v0", prior=priors["maze"], low_level_steps=80)
+        agent = SSAC(env, SSACConfig(**FAST))
+        agent.learn(200, tmp_path / run, show_progress=False)
+        states.append(agent.state_tensors())
+    assert states[0].keys() == states[1].keys()
+    assert [k for k in states[0] if not torch.equal(states[0][k], states[1][k])] == []
+
+
 def test_ssac_bf16_updates_stay_finite_where_the_prior_sits_at_the_action_bound(priors):
     env = gym.make("SkillPointMaze-v0", prior=priors["maze"])
     sac = SSACConfig().sac.model_copy(update={"precision": "bf16"})
@@ -218,11 +230,12 @@ def test_ssac_kl_stays_bounded_where_the_prior_is_over_confident(priors, monkeyp
     assert torch.isfinite(divergence).all() and divergence.max() < 1e5  # 1e-5 std would give ~1e10
 
 
-def tiny_cem(prior: str, **learn: object) -> CEM:
-    """A CEM agent on the tiny maze prior with a small planner and learner; `learn` overrides the latter."""
+def tiny_cem(prior: str, loop: dict | None = None, **learn: object) -> CEM:
+    """A CEM agent on the tiny maze prior with a small planner and learner; `learn` overrides the latter,
+    `loop` the loop settings."""
     env = gym.make("SkillPointMaze-v0", prior=prior, low_level_steps=80)
-    config = CEMAgentConfig(**FAST, planner={"samples": 64, "elites": 8, "iterations": 2, "policy_samples": 4,
-                                             "horizon_ramp_steps": 0},
+    planner = {"samples": 64, "elites": 8, "iterations": 2, "policy_samples": 4, "horizon_ramp_steps": 0}
+    config = CEMAgentConfig(**{**FAST, **(loop or {})}, planner=planner,
                             learn={"batch_size": 32, "sequence": 3, "hidden": (32, 32), **learn})
     return CEM(env, config)
 
@@ -235,6 +248,42 @@ def test_cem_training_with_one_seed_gives_identical_weights(priors, tmp_path):
         states.append(agent.state_tensors())
     assert states[0].keys() == states[1].keys()
     assert [k for k in states[0] if not torch.equal(states[0][k], states[1][k])] == []
+
+
+def test_cem_updates_at_skimos_rate_by_default():
+    config = CEMAgentConfig()
+    # SkiMo: 10 updates every 500 env steps, with skills of 10 env steps
+    assert config.updates_per_step / config.update_every == 10 / (500 / 10)
+
+
+@pytest.mark.parametrize(("update_every", "updates_per_step"), [(5, 1), (3, 2)])
+def test_cem_updates_the_configured_number_of_times(priors, update_every, updates_per_step):
+    loop = {"update_every": update_every, "updates_per_step": updates_per_step}
+    agent = tiny_cem(priors["maze"], loop=loop)
+    counted = []  # agent steps taken once learning has started
+    agent.learn(300, show_progress=False, on_step=lambda n: counted.append(n) if n >= 40 else None)
+    expected = updates_per_step * (len(counted) // update_every)
+    assert len(counted) > 30 and expected < len(counted)  # fewer updates than skills: the cadence shows
+    # every world-model parameter took exactly one Adam step per update
+    steps = {int(state["step"]) for state in agent.model_opt.state.values()}
+    assert steps == {expected}
+
+
+def test_cem_plans_alike_through_the_fused_heads_and_the_separate_ones(priors):
+    agent = tiny_cem(priors["maze"])
+
+    class Separate:  # the task model without its fused reward-and-next-latent call
+        next_latent, reward = agent.model.next_latent, agent.model.reward
+        q_value, policy = agent.model.q_value, agent.model.policy
+
+    config = agent.planner.config
+    fused = CEMPlanner(agent.model, agent.z_dim, config, generator=torch.Generator().manual_seed(5))
+    separate = CEMPlanner(Separate(), agent.z_dim, config, generator=torch.Generator().manual_seed(5))
+    h0 = agent.model.encode(torch.randn(1, agent.replay.obs.shape[1])).detach()
+    for step in range(3):  # warm starts carried across decisions, exploring and greedy
+        assert torch.equal(fused.plan(h0, step=step, eval_mode=step == 2),
+                           separate.plan(h0, step=step, eval_mode=step == 2))
+        assert torch.equal(fused.last_plan, separate.last_plan)
 
 
 def test_cem_trains_and_its_losses_move(priors, tmp_path):

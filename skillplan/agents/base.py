@@ -6,6 +6,7 @@ Env steps are low-level steps: a skill env reports how many each skill took (`lo
 
 from __future__ import annotations
 
+import copy
 import json
 import math
 import time
@@ -24,6 +25,7 @@ from safetensors.torch import load_file, save_file
 
 import skillplan
 from skillplan.config import Section
+from skillplan.device import resolve_device
 from skillplan.errors import CheckpointError, ConfigError, TrainingDivergedError
 from skillplan.io import atomic_directory, save_figure
 from skillplan.progress import progress_bar
@@ -65,9 +67,12 @@ class Agent(ABC):
     name: ClassVar[str]
     config_class: ClassVar[type[LoopConfig]]
 
-    def __init__(self, env: gym.Env, config: LoopConfig | None = None) -> None:
+    def __init__(self, env: gym.Env, config: LoopConfig | None = None,
+                 device: torch.device | str = "cpu") -> None:
+        """`device` holds the networks, the replay buffer and the planner; the env stays on the CPU."""
         self.env = env
         self.config = config or self.config_class()
+        self.device = resolve_device(device)
         self.env_steps = 0
         torch.set_num_threads(self.config.threads)
         torch.manual_seed(self.config.seed)
@@ -202,7 +207,7 @@ class Agent(ABC):
     def save(self, path: Path) -> None:
         """Write the agent (state tensors + config + metadata) as one atomic directory."""
         with atomic_directory(Path(path)) as staging:
-            save_file({k: v.detach().contiguous() for k, v in self.state_tensors().items()},
+            save_file({k: v.detach().cpu().contiguous() for k, v in self.state_tensors().items()},
                       str(staging / STATE))
             (staging / CONFIG).write_text(self.config.model_dump_json(indent=2))
             spec = self.env.spec.to_json() if self.env.spec is not None else None
@@ -211,8 +216,9 @@ class Agent(ABC):
             (staging / METADATA).write_text(json.dumps(meta, indent=2))
 
     @classmethod
-    def load(cls, path: Path, env: gym.Env | None = None) -> Agent:
-        """An agent from `save`'s directory; the env is re-made from its saved spec unless given."""
+    def load(cls, path: Path, env: gym.Env | None = None, device: torch.device | str = "cpu") -> Agent:
+        """An agent from `save`'s directory, onto `device`; the env is re-made from its saved spec unless
+        given."""
         path = Path(path)
         config, meta = _read_agent_files(path)
         if meta["agent"] != cls.name:
@@ -221,7 +227,7 @@ class Agent(ABC):
             if meta["env_spec"] is None:
                 raise CheckpointError(f"'{path}' was saved from an env without a spec; pass env=...")
             env = gym.make(gym.envs.registration.EnvSpec.from_json(meta["env_spec"]))
-        agent = cls(env, cls.config_class.model_validate(config))
+        agent = cls(env, cls.config_class.model_validate(config), device)
         agent._load_state(path)
         agent.env_steps = int(meta["env_steps"])
         return agent
@@ -265,6 +271,11 @@ def frozen_skill_model(env: gym.Env, agent: str):
             "gym.make('SkillKitchen-v0', prior=DIR); this env has no skill model. "
             "Use --agent sac for the low-level env."
         ) from None
+
+
+def on_device(model: torch.nn.Module, device: torch.device) -> torch.nn.Module:
+    """`model` itself on the CPU, else a copy on `device`: the env keeps decoding with the original."""
+    return model if device.type == "cpu" else copy.deepcopy(model).to(device)
 
 
 def optimizer_tensors(optimizers: dict[str, torch.optim.Optimizer]) -> dict[str, torch.Tensor]:

@@ -17,6 +17,7 @@ from typing import Literal
 import gymnasium as gym
 import numpy as np
 import torch
+from pydantic import Field
 from torch import nn
 
 from skillplan.agents.base import (
@@ -24,6 +25,7 @@ from skillplan.agents.base import (
     LoopConfig,
     frozen_skill_model,
     load_optimizer_tensors,
+    on_device,
     optimizer_tensors,
 )
 from skillplan.agents.networks import TwinQ
@@ -66,6 +68,9 @@ class CEMLearnConfig(Section):
 
 
 class CEMAgentConfig(LoopConfig):
+    # SkiMo's update rate: 10 updates every 500 env steps (`train_every: 500`, `train_iter: 10`) is one
+    # update per 5 skills of 10 steps, spread evenly here.
+    update_every: int = Field(5, ge=1)
     planner: CEMConfig = CEMConfig()
     learn: CEMLearnConfig = CEMLearnConfig()
 
@@ -101,6 +106,10 @@ class TaskModel(nn.Module):
     def reward(self, h: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
         return self.reward_head(torch.cat([h, z], -1)).squeeze(-1)
 
+    def reward_and_next_latent(self, h: torch.Tensor, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        hz = torch.cat([h, z], -1)  # one concatenation for both heads
+        return self.reward_head(hz).squeeze(-1), self.step(hz)
+
     def q_value(self, h: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
         return self.critic(h, z).min(0).values
 
@@ -126,38 +135,41 @@ class CEM(Agent):
     config_class = CEMAgentConfig
     config: CEMAgentConfig
 
-    def __init__(self, env: gym.Env, config: CEMAgentConfig | None = None) -> None:
-        super().__init__(env, config)
-        self.skill_model = frozen_skill_model(env, "CEM")
+    def __init__(self, env: gym.Env, config: CEMAgentConfig | None = None,
+                 device: torch.device | str = "cpu") -> None:
+        super().__init__(env, config, device)
+        self.skill_model = on_device(frozen_skill_model(env, "CEM"), self.device)
         if self.skill_model.dynamics is None:
             raise ConfigError(f"CEM needs a prior pretrained with skill dynamics; this one is preset "
                               f"'{self.skill_model.config.preset}'. Pretrain with --preset skimo or "
                               "skillplan.")
         cfg = self.config
-        self.model = TaskModel(self.skill_model, cfg.learn.hidden)
+        self.model = TaskModel(self.skill_model, cfg.learn.hidden).to(self.device)
         self.z_dim = self.skill_model.metadata.z_dim
         self.bound = float(env.action_space.high.max())
         planner_cfg = cfg.planner.model_copy(update={"z_bound": self.bound})
         self.planner = CEMPlanner(self.model, self.z_dim, planner_cfg,
-                                  generator=torch.Generator().manual_seed(cfg.seed))
+                                  generator=torch.Generator(self.device).manual_seed(cfg.seed))
         world = [*self.model.encoder.parameters(), *self.model.step.parameters(),
                  *self.model.reward_head.parameters(), *self.model.critic.parameters()]
         self.model_opt = torch.optim.Adam(world, lr=cfg.learn.lr, fused=True)
         self.actor_opt = torch.optim.Adam(self.model.actor.parameters(), lr=cfg.learn.lr, fused=True)
-        self.log_alpha = nn.Parameter(torch.tensor(math.log(cfg.learn.init_alpha)))
+        self.log_alpha = nn.Parameter(torch.tensor(math.log(cfg.learn.init_alpha), device=self.device))
         self.alpha_opt = torch.optim.Adam([self.log_alpha], lr=cfg.learn.lr, fused=True)
         obs_dim = int(np.prod(env.observation_space.shape))
-        self.replay = ReplayBuffer(obs_dim, self.z_dim, cfg.buffer_size, cfg.seed)
+        self.replay = ReplayBuffer(obs_dim, self.z_dim, cfg.buffer_size, cfg.seed, self.device)
 
     def episode_start(self) -> None:
         self.planner.reset()
 
     @torch.inference_mode()
     def act(self, obs: np.ndarray, explore: bool) -> np.ndarray:
-        obs_t = torch.as_tensor(obs, dtype=torch.float32).unsqueeze(0)
+        obs_t = torch.as_tensor(obs, dtype=torch.float32, device=self.device).unsqueeze(0)
         if explore and self.env_steps < self.config.learning_starts:
-            return self.skill_model.prior_dist(obs_t).sample()[0].clamp(-self.bound, self.bound).numpy()
-        return self.planner.plan(self.model.encode(obs_t), step=self.env_steps, eval_mode=not explore).numpy()
+            z = self.skill_model.prior_dist(obs_t).sample()[0].clamp(-self.bound, self.bound)
+        else:
+            z = self.planner.plan(self.model.encode(obs_t), step=self.env_steps, eval_mode=not explore)
+        return z.cpu().numpy()
 
     def observe(self, obs, action, reward, next_obs, terminated, truncated) -> None:
         self.replay.add(obs, action, reward, next_obs, terminated, episode_end=terminated or truncated)
@@ -181,7 +193,8 @@ class CEM(Agent):
             latents.append(h)
             h = model.next_latent(h, z[k])
             predicted.append(h)
-        weights = cfg.rho ** torch.arange(cfg.sequence, dtype=torch.float32)  # ρ^k, per skill step
+        steps = torch.arange(cfg.sequence, dtype=torch.float32, device=self.device)
+        weights = cfg.rho**steps  # ρ^k, per skill step
         h_k = torch.stack(latents)  # (sequence, batch, latent): the heads see every step in one call
 
         def per_step(error: torch.Tensor) -> torch.Tensor:
@@ -212,7 +225,8 @@ class CEM(Agent):
         reachable = kl.detach() < cfg.max_divergence
         kl = kl.clamp(max=cfg.max_divergence)
         reachable_kl = (kl.detach() * reachable).sum() / reachable.sum().clamp_min(1)
-        alpha = self.log_alpha.exp().detach() if cfg.fixed_alpha is None else torch.tensor(cfg.fixed_alpha)
+        alpha = (self.log_alpha.exp().detach() if cfg.fixed_alpha is None
+                 else torch.tensor(cfg.fixed_alpha, device=self.device))
         model.critic.requires_grad_(False)  # the actor step needs dQ/dz, not the critic's weight grads
         actor_loss = (alpha * kl - model.q_value(h, policy_z)).mean()
         model.critic.requires_grad_(True)

@@ -24,9 +24,15 @@ import torch
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from torch import Tensor
 
+from skillplan.device import bf16_autocast
+
 
 class LatentModel(Protocol):
-    """What the planner needs from a skill model with task heads; every method is batched over dim 0."""
+    """What the planner needs from a skill model with task heads; every method is batched over dim 0.
+
+    A model may add `reward_and_next_latent(h, z) -> (reward, next_latent)`, computing both in one
+    call where they share work (their input); the planner then calls it instead of the two methods.
+    """
 
     def next_latent(self, h: Tensor, z: Tensor) -> Tensor:
         """Skill dynamics: latent state [B, Dh] after executing skill z [B, Dz] (H env steps) from h."""
@@ -112,6 +118,8 @@ class CEMPlanner:
         self.model, self.skill_dim, self.generator = model, skill_dim, generator
         self.config = config if config is not None else CEMConfig()
         self._prev_mean: Tensor | None = None
+        self._reward_and_next_latent = getattr(model, "reward_and_next_latent", None) or (
+            lambda h, z: (model.reward(h, z), model.next_latent(h, z)))
         # The two batched rollouts, compiled on request (one graph per horizon length, weights not frozen).
         self.returns, self._propose = self._returns, self._policy_proposals
         if self.config.compile:
@@ -130,13 +138,13 @@ class CEMPlanner:
     def _returns(self, h0: Tensor, z: Tensor) -> Tensor:
         """Model return G of each skill sequence z [T, B, Dz] from h0 [1, Dh], in float32: [B]."""
         cfg = self.config
-        with torch.autocast(h0.device.type, dtype=torch.bfloat16, enabled=cfg.precision == "bf16"):
+        with bf16_autocast(h0.device, cfg.precision == "bf16"):
             h = h0.expand(z.shape[1], -1)
             total = torch.zeros(z.shape[1], device=z.device)
             discount = 1.0
             for t in range(z.shape[0]):
-                total += discount * self.model.reward(h, z[t]).float()
-                h = self.model.next_latent(h, z[t])
+                reward, h = self._reward_and_next_latent(h, z[t])
+                total += discount * reward.float()
                 discount *= cfg.discount
             tail = self.model.policy(h)[0].clamp(-cfg.z_bound, cfg.z_bound)
             return total + discount * self.model.q_value(h, tail).float()
@@ -183,10 +191,16 @@ class CEMPlanner:
             mean[:kept] = self._prev_mean[1 : kept + 1]
 
         noise = self._randn(cfg.iterations, horizon, cfg.samples, self.skill_dim, like=mean)
+        # Every iteration's candidates: its samples, then the proposals (written once); returns alike.
+        candidates = h0.new_empty(horizon, cfg.samples + proposals.shape[1], self.skill_dim)
+        candidates[:, cfg.samples:] = proposals
+        samples = candidates[:, : cfg.samples]
+        candidate_returns = h0.new_empty(candidates.shape[1])
+        candidate_returns[cfg.samples:] = proposal_returns
         for i in range(cfg.iterations):
-            samples = torch.addcmul(mean[:, None], std[:, None], noise[i]).clamp_(-cfg.z_bound, cfg.z_bound)
-            candidates = torch.cat([samples, proposals], dim=1)
-            candidate_returns = torch.cat([self.returns(h0, samples), proposal_returns])
+            torch.addcmul(mean[:, None], std[:, None], noise[i], out=samples)
+            samples.clamp_(-cfg.z_bound, cfg.z_bound)
+            candidate_returns[: cfg.samples] = self.returns(h0, samples)
             elite_returns, idx = candidate_returns.topk(cfg.elites)
             elites = candidates[:, idx]  # [T, K, Dz]
             weight = torch.softmax(cfg.temperature * elite_returns, dim=0)

@@ -21,15 +21,18 @@ class ReplayBuffer:
 
     `terminated` (not `truncated`) stops bootstrapping: a time-limit cut keeps its value.
     `episode_end` (terminated or truncated) marks where consecutive sequences must not cross.
+    The transitions live on `device`, where batches are drawn; the draws themselves (seeded) and the
+    episode ends stay on the CPU, so a seed gives the same batches on every device.
     """
 
-    def __init__(self, obs_dim: int, action_dim: int, capacity: int, seed: int = 0) -> None:
-        self.capacity = capacity
-        self.obs = torch.zeros(capacity, obs_dim)
-        self.action = torch.zeros(capacity, action_dim)
-        self.reward = torch.zeros(capacity)
-        self.next_obs = torch.zeros(capacity, obs_dim)
-        self.terminated = torch.zeros(capacity)
+    def __init__(self, obs_dim: int, action_dim: int, capacity: int, seed: int = 0,
+                 device: torch.device | str = "cpu") -> None:
+        self.capacity, self.device = capacity, torch.device(device)
+        self.obs = torch.zeros(capacity, obs_dim, device=device)
+        self.action = torch.zeros(capacity, action_dim, device=device)
+        self.reward = torch.zeros(capacity, device=device)
+        self.next_obs = torch.zeros(capacity, obs_dim, device=device)
+        self.terminated = torch.zeros(capacity, device=device)
         self.episode_end = torch.zeros(capacity, dtype=torch.bool)
         self.size = self.cursor = 0
         self._generator = torch.Generator().manual_seed(seed)
@@ -48,7 +51,7 @@ class ReplayBuffer:
 
     def sample(self, batch_size: int) -> Batch:
         """A uniform batch drawn with replacement."""
-        idx = torch.randint(self.size, (batch_size,), generator=self._generator)
+        idx = torch.randint(self.size, (batch_size,), generator=self._generator).to(self.device)
         return Batch(*(t.index_select(0, idx) for t in
                        (self.obs, self.action, self.reward, self.next_obs, self.terminated)))
 
@@ -65,15 +68,15 @@ class ReplayBuffer:
         if len(starts) == 0:
             raise ValueError(f"no run of {length} consecutive transitions in the buffer yet")
         pick = starts[torch.randint(len(starts), (batch_size,), generator=self._generator)]
-        rows = (pick[:, None] + torch.arange(length)).view(-1)
+        rows = (pick[:, None] + torch.arange(length)).view(-1).to(self.device)
         return Batch(*(t.index_select(0, rows).view(batch_size, length, *t.shape[1:]) for t in
                        (self.obs, self.action, self.reward, self.next_obs, self.terminated)))
 
     def state_dict(self) -> dict[str, torch.Tensor]:
-        """The filled part of the buffer, for checkpoints (safetensors-compatible tensors)."""
+        """The filled part of the buffer, for checkpoints (safetensors-compatible CPU tensors)."""
         n = self.size
-        return {"obs": self.obs[:n], "action": self.action[:n], "reward": self.reward[:n],
-                "next_obs": self.next_obs[:n], "terminated": self.terminated[:n],
+        return {"obs": self.obs[:n].cpu(), "action": self.action[:n].cpu(), "reward": self.reward[:n].cpu(),
+                "next_obs": self.next_obs[:n].cpu(), "terminated": self.terminated[:n].cpu(),
                 "episode_end": self.episode_end[:n], "cursor": torch.tensor([self.cursor])}
 
     def load_state_dict(self, state: dict[str, torch.Tensor]) -> None:

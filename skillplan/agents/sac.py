@@ -23,6 +23,7 @@ from skillplan.agents.base import Agent, LoopConfig, load_optimizer_tensors, opt
 from skillplan.agents.networks import SquashedGaussian, TwinQ
 from skillplan.agents.replay import Batch, ReplayBuffer
 from skillplan.config import Section
+from skillplan.device import bf16_autocast
 from skillplan.errors import ConfigError
 from skillplan.models.mlp import mlp
 from skillplan.models.polyak import polyak_update
@@ -87,7 +88,7 @@ class SoftActorCritic(nn.Module):
     def forward_precision(self) -> torch.autocast:
         """The autocast region of the update's forward passes. Backward passes and optimizer steps run
         outside it: autocast keeps its bf16 copies of the weights for as long as a region lasts."""
-        return torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.config.precision == "bf16")
+        return bf16_autocast(self.log_alpha.device, self.config.precision == "bf16")
 
     def update(self, batch: Batch) -> dict[str, float]:
         """One gradient step on critic, actor and α; returns the losses for logging."""
@@ -143,16 +144,18 @@ class SAC(Agent):
     config_class = SACAgentConfig
     config: SACAgentConfig
 
-    def __init__(self, env: gym.Env, config: SACAgentConfig | None = None) -> None:
-        super().__init__(env, config)
+    def __init__(self, env: gym.Env, config: SACAgentConfig | None = None,
+                 device: torch.device | str = "cpu") -> None:
+        super().__init__(env, config, device)
         space = env.action_space
         if not isinstance(space, spaces.Box) or not np.allclose(space.low, -space.high):
             raise ConfigError(f"SAC needs a symmetric Box action space, not {space}.")
         self.obs_dim = int(np.prod(env.observation_space.shape))
         self.action_dim = int(np.prod(space.shape))
         self.bound = float(space.high.max())
-        self.learner = self.build_learner()
-        self.replay = ReplayBuffer(self.obs_dim, self.action_dim, self.config.buffer_size, self.config.seed)
+        self.learner = self.build_learner().to(self.device)
+        self.replay = ReplayBuffer(self.obs_dim, self.action_dim, self.config.buffer_size, self.config.seed,
+                                   self.device)
 
     def build_learner(self) -> SoftActorCritic:
         return SoftActorCritic(self.obs_dim, self.action_dim, self.bound, self.config.sac)
@@ -160,8 +163,8 @@ class SAC(Agent):
     def act(self, obs: np.ndarray, explore: bool) -> np.ndarray:
         if explore and self.env_steps < self.config.learning_starts and self.learner.prior is None:
             return self.env.action_space.sample()  # uniform warm-up, as SAC does without a prior
-        obs_t = torch.as_tensor(obs, dtype=torch.float32).unsqueeze(0)
-        return self.learner.act(obs_t, deterministic=not explore)[0].numpy()
+        obs_t = torch.as_tensor(obs, dtype=torch.float32, device=self.device).unsqueeze(0)
+        return self.learner.act(obs_t, deterministic=not explore)[0].cpu().numpy()
 
     def observe(self, obs, action, reward, next_obs, terminated, truncated) -> None:
         self.replay.add(obs, action, reward, next_obs, terminated)

@@ -12,7 +12,7 @@ import gymnasium as gym
 import torch
 from torch import nn
 
-from skillplan.agents.base import frozen_skill_model
+from skillplan.agents.base import frozen_skill_model, on_device
 from skillplan.agents.sac import SAC, SACAgentConfig, SACConfig, SoftActorCritic
 from skillplan.models.skill_model import standardize_obs
 
@@ -57,12 +57,13 @@ class SSAC(SAC):
     name = "ssac"
     config_class = SSACConfig
 
-    def __init__(self, env: gym.Env, config: SSACConfig | None = None) -> None:
+    def __init__(self, env: gym.Env, config: SSACConfig | None = None,
+                 device: torch.device | str = "cpu") -> None:
         self.skill_model = frozen_skill_model(env, "SSAC")
-        super().__init__(env, config)
+        super().__init__(env, config, device)
 
     def build_learner(self) -> SoftActorCritic:
-        model = self.skill_model
+        model = on_device(self.skill_model, self.device)
 
         min_std = self.config.prior_min_std
 

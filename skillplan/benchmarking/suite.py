@@ -49,6 +49,7 @@ from skillplan.benchmarking.suite_config import (
     load_suite_config,
 )
 from skillplan.checkpoint import REQUIRED_FILES
+from skillplan.device import resolve_device
 from skillplan.errors import ConfigError, SkillplanError
 from skillplan.io import atomic_directory, atomic_write_text, read_json
 from skillplan.progress import progress_bar
@@ -180,14 +181,18 @@ def _check_agent_overrides(config: SuiteConfig) -> None:
 
 
 def run_suite(config: SuiteConfig, out: Path, *, workers: int = 2, only: list[str] | None = None,
-              console: Console | None = None, loggers: tuple[str, ...] = ("csv",)) -> None:
+              console: Console | None = None, loggers: tuple[str, ...] = ("csv",),
+              device: str = "cpu") -> None:
     """Run (or resume) the suite in `out`, then write its report; failed runs are named at the end.
+
+    Every job runs on `device`: with a GPU, `workers` runs share it.
 
     `only` limits this invocation to some runs ("METHOD" or "METHOD:SEED"), e.g. those that fit
     the time at hand; the report still covers every run so far. Every run logs to `loggers`
     (not part of the suite's config: a rerun may log differently).
     """
     console = console or Console()
+    device = str(resolve_device(device))  # a bad name fails here, before any worker starts
     out = Path(out)
     pretrains, trains = plan(config, out, loggers)
     if only:
@@ -195,7 +200,7 @@ def run_suite(config: SuiteConfig, out: Path, *, workers: int = 2, only: list[st
     _claim(out, config)
     clock = WallClock(out / TIMING_FILE, workers)
     _ensure_datasets({job.dataset for job in pretrains}, console)
-    failures = _schedule(pretrains, trains, workers, console, on_tick=clock.record)
+    failures = _schedule(pretrains, trains, workers, console, on_tick=clock.record, device=device)
     clock.record(final=True)
     write_report(out, console)
     if failures:
@@ -318,7 +323,7 @@ def _ensure_datasets(datasets: set[str], console: Console) -> None:
 
 
 def _schedule(pretrains: list[PretrainJob], trains: list[TrainJob], workers: int,
-              console: Console, on_tick: Callable[[], None]) -> dict[str, str]:
+              console: Console, on_tick: Callable[[], None], device: str = "cpu") -> dict[str, str]:
     """Run the unfinished jobs; a training run starts once its prior exists. Returns failures by job.
 
     At most `workers` jobs are in flight; the next one is the most urgent ready job: lower seeds
@@ -352,7 +357,7 @@ def _schedule(pretrains: list[PretrainJob], trains: list[TrainJob], workers: int
             while ready and len(futures) < workers:
                 ready.sort(key=_urgency)
                 job = ready.pop(0)
-                futures[pool.submit(_run_job, job)] = job
+                futures[pool.submit(_run_job, job, device)] = job
             finished, _ = wait(futures, timeout=0.5, return_when=FIRST_COMPLETED)
             on_tick()
             running = {job.key for job in futures.values()}
@@ -407,7 +412,7 @@ def _start_worker(updates: Any) -> None:
     _progress = updates
 
 
-def _run_job(job: PretrainJob | TrainJob) -> None:
+def _run_job(job: PretrainJob | TrainJob, device: str = "cpu") -> None:
     """Worker entry point: one job, on one torch thread, reporting progress at most twice a second.
 
     A worker whose suite process has gone (killed rather than interrupted) stops at its next report
@@ -427,9 +432,9 @@ def _run_job(job: PretrainJob | TrainJob) -> None:
     report = _throttled(put)
     try:
         if isinstance(job, PretrainJob):
-            _pretrain(job, report)
+            _pretrain(job, report, device)
         else:
-            _train(job, report)
+            _train(job, report, device)
     except SkillplanError:
         raise
     except Exception as exc:  # a bug, not bad input: keep the traceback where the run lives
@@ -438,16 +443,16 @@ def _run_job(job: PretrainJob | TrainJob) -> None:
         raise SkillplanError(f"{type(exc).__name__}: {exc} (traceback in {path})") from None
 
 
-def _pretrain(job: PretrainJob, report: Callable[[int], None]) -> None:
+def _pretrain(job: PretrainJob, report: Callable[[int], None], device: str = "cpu") -> None:
     from skillplan.config import RunConfig
     from skillplan.pretrain import pretrain
 
     resume = (job.out / "prior").exists()
     pretrain(RunConfig.model_validate(job.config), job.out, resume=resume, console=Console(quiet=True),
-             on_step=report, loggers=job.loggers)
+             on_step=report, loggers=job.loggers, device=device)
 
 
-def _train(job: TrainJob, report: Callable[[int], None]) -> None:
+def _train(job: TrainJob, report: Callable[[int], None], device: str = "cpu") -> None:
     from skillplan.agents import agent_class, agent_config, make_agent_env, write_run_file
     from skillplan.agents.base import AGENT_DIR
 
@@ -456,7 +461,7 @@ def _train(job: TrainJob, report: Callable[[int], None]) -> None:
     settings = agent_config(method.agent, job.settings)
     job.check_prior()
     env = make_agent_env(method.agent, job.env, str(job.prior) if job.prior else None)
-    agent = cls(env, settings)
+    agent = cls(env, settings, device)
     write_run_file(job.out, env=job.env, prior=job.prior, agent=method.agent, steps=job.steps,
                    config=settings)
     resume = (job.out / AGENT_DIR).exists()

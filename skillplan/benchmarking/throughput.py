@@ -79,9 +79,16 @@ MEASUREMENTS: tuple[Measurement, ...] = (
                            ("flat SAC updates/s (batch 256), fp32 / bf16 autocast",
                             f"{r['sac_updates_per_s']:.0f} / {r['sac_updates_per_s_bf16']:.0f}", "")],
                 needs_prior=True),
+    Measurement("cem_planner_flops", (), ("--blocks", "2", "--per-block", "2"), "cem_planner_flops.json",
+                lambda r: [("CEM planner GFLOP/s ÷ the core's large fp32 matmul GFLOP/s (1 thread)",
+                            f"{r['planner_over_peak']['fp32']:.2f} ({r['gflop_per_s']['planner_fp32']:.0f} "
+                            f"GFLOP/s)", "≥ 0.6")],
+                needs_prior=True),
     Measurement("agent_env_steps", (), ("--steps", "1500"), "agent_env_steps.json",
-                lambda r: [(f"end-to-end training env steps/s, {name} (updates and planning included)",
-                            f"{v:,.0f}", "") for name, v in r["env_steps_per_s"].items()],
+                lambda r: [(f"end-to-end training env steps/s, {name} (updates and planning included), "
+                            "and its share of the raw env's", f"{v:,.0f} ({r['share_of_raw'][name]:.2f})",
+                            {"cem": "≥ 0.3", "ssac": "≥ 0.65"}.get(name, ""))
+                           for name, v in r["env_steps_per_s"].items()],
                 needs_prior=True),
 )
 

@@ -66,10 +66,12 @@ class SkillModel(nn.Module):
     def normalize_obs(self, obs: ArrayLike | Mapping[str, np.ndarray]) -> torch.Tensor:
         if isinstance(obs, Mapping):
             obs = self.layout.flatten(obs)
-        return standardize_obs(torch.as_tensor(obs, dtype=torch.float32), self.obs_mean, self.obs_std)
+        obs = torch.as_tensor(obs, dtype=torch.float32, device=self.obs_mean.device)
+        return standardize_obs(obs, self.obs_mean, self.obs_std)
 
     def normalize_action(self, action: ArrayLike) -> torch.Tensor:
-        return (torch.as_tensor(action, dtype=torch.float32) - self.act_center) / self.act_scale
+        action = torch.as_tensor(action, dtype=torch.float32, device=self.act_center.device)
+        return (action - self.act_center) / self.act_scale
 
     def denormalize_action(self, action: torch.Tensor) -> torch.Tensor:
         if self.metadata.act_bounded:
@@ -92,7 +94,7 @@ class SkillModel(nn.Module):
 
         The closed-loop decoder reads the state; the open-loop one reads `step` (0..H-1).
         """
-        z = torch.as_tensor(z, dtype=torch.float32)
+        z = torch.as_tensor(z, dtype=torch.float32, device=self.obs_mean.device)
         return self.denormalize_action(self.decoder.action(self.normalize_obs(obs), z, step))
 
     def encode_state(self, obs: ArrayLike | Mapping[str, np.ndarray]) -> torch.Tensor:
@@ -118,7 +120,9 @@ class SkillModel(nn.Module):
     # ---- persistence ---------------------------------------------------------------------------
     def save(self, path: Path, training: dict[str, torch.Tensor] | None = None) -> None:
         """Write the checkpoint directory `path` atomically (weights, config.json, metadata.json)."""
-        write_checkpoint(Path(path), self.state_dict(), self.config.model_dump(), self.metadata, training)
+        weights = {k: v.cpu() for k, v in self.state_dict().items()}  # loads onto any device
+        training = None if training is None else {k: v.cpu() for k, v in training.items()}
+        write_checkpoint(Path(path), weights, self.config.model_dump(), self.metadata, training)
 
     @classmethod
     def load(cls, path: Path) -> SkillModel:
