@@ -21,6 +21,7 @@ from skillplan.data.writing import write_dataset
 from skillplan.envs.base import make_base_env
 from skillplan.errors import CheckpointError, ConfigError, SkillplanError
 from skillplan.pretrain import pretrain
+from tests.reproducibility import differing_tensors, metrics_rows
 
 H = 4  # the tiny priors' skill horizon
 TINY = {"model": {"horizon": H, "z_dim": 4, "hidden": 32, "depth": 1, "latent_dim": 16},
@@ -224,6 +225,35 @@ def test_cem_training_with_one_seed_gives_identical_weights(priors, tmp_path):
         states.append(agent.state_tensors())
     assert states[0].keys() == states[1].keys()
     assert [k for k in states[0] if not torch.equal(states[0][k], states[1][k])] == []
+
+
+def skill_agent(name: str, prior: str, every: int = 200) -> CEM | SSAC:
+    """A small SSAC or CEM agent on the maze, evaluating and checkpointing every `every` env steps."""
+    agent = tiny_cem(prior) if name == "cem" else SSAC(
+        gym.make("SkillPointMaze-v0", prior=prior, low_level_steps=80),
+        SSACConfig(**FAST, sac=SSACConfig().sac.model_copy(update={"hidden": (32, 32), "batch_size": 32})))
+    agent.config.eval_every = agent.config.checkpoint_every = every
+    return agent
+
+
+def test_ssac_training_with_one_seed_gives_identical_weights(priors, tmp_path):
+    runs = [skill_agent("ssac", priors["maze"]).learn(120, tmp_path / run, show_progress=False)
+            for run in "ab"]
+    assert differing_tensors(runs[0].state_tensors(), runs[1].state_tensors()) == []
+    assert metrics_rows(tmp_path / "a") == metrics_rows(tmp_path / "b")
+
+
+@pytest.mark.parametrize("name", ["ssac", "cem"])
+def test_resume_equals_the_uninterrupted_run(priors, tmp_path, name):
+    """100 env steps, then a resume to 200, is the run of 200 steps in one go: weights, optimizer
+    state, replay, every generator (the planner's too) and the metrics rows. Episodes take 80 steps,
+    so the checkpoint at 100 falls mid-episode."""
+    whole = skill_agent(name, priors["maze"], every=100).learn(200, tmp_path / "whole", show_progress=False)
+    skill_agent(name, priors["maze"], every=100).learn(100, tmp_path / "halves", show_progress=False)
+    resumed = skill_agent(name, priors["maze"], every=100)
+    resumed.learn(200, tmp_path / "halves", resume=True, show_progress=False)
+    assert differing_tensors(whole.state_tensors(), resumed.state_tensors()) == []
+    assert metrics_rows(tmp_path / "whole") == metrics_rows(tmp_path / "halves")
 
 
 def test_cem_trains_and_its_losses_move(priors, tmp_path):

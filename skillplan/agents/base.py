@@ -387,8 +387,14 @@ def _read_agent_files(path: Path) -> tuple[dict, dict]:
 
 
 def _fresh_copy(env: gym.Env) -> gym.Env:
-    """A second instance of `env` for evaluation, re-made from its spec when it has one."""
-    return gym.make(env.spec) if env.spec is not None else env
+    """A second instance of `env` for evaluation, re-made from its spec when it has one.
+
+    Making it draws no numbers from the run's torch generator (a skill env builds a model).
+    """
+    if env.spec is None:
+        return env
+    with torch.random.fork_rng():
+        return gym.make(env.spec)
 
 
 def plot_learning_curve(log: RunLog, path: Path, title: str) -> None:
