@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import io
 import json
 
 import pytest
@@ -78,6 +79,27 @@ def test_resume_equals_the_uninterrupted_run(data, tmp_path):
     assert any(key.startswith("adam.") for key in training[0])
     assert differing_tensors(*training) == []
     assert metrics_rows(tmp_path / "whole") == metrics_rows(tmp_path / "halves")
+
+
+def test_resume_falls_back_past_a_corrupt_newest_version_and_says_so(data, tmp_path):
+    run = tmp_path / "run"
+    pretrain(tiny_config(pretrain={"steps": 20, "checkpoint_every": 10}), run, console=QUIET)
+    (run / "prior-checkpoints" / "step-000020" / "weights.safetensors").write_bytes(b"\x00" * 64)
+    out = io.StringIO()
+    result = pretrain(tiny_config(pretrain={"steps": 30, "checkpoint_every": 10}), run, resume=True,
+                      console=Console(file=out, width=400))
+    said = " ".join(out.getvalue().split())
+    assert "step-000020" in said and "corrupt" in said and "Resuming from" in said and "(step 10)" in said
+    assert result.step == 30 and metrics_steps(run) == [10, 20, 30]  # step 20 again, from the restart
+    assert sorted(p.name for p in (run / "prior-checkpoints").iterdir()) == ["step-000020", "step-000030"]
+
+
+def test_resume_with_only_incomplete_versions_names_what_is_missing(data, tmp_path):
+    run = tmp_path / "run"
+    pretrain(tiny_config(pretrain={"steps": 10, "checkpoint_every": 10}), run, console=QUIET)
+    (run / "prior-checkpoints" / "step-000010" / "training.safetensors").unlink()
+    with pytest.raises(CheckpointError, match=r"step-000010 lacks training\.safetensors"):
+        pretrain(tiny_config(pretrain={"steps": 20}), run, resume=True, console=QUIET)
 
 
 def test_resume_loads_optimizer_state(data, tmp_path):
