@@ -7,6 +7,7 @@ metadata.json, training.safetensors), plus `config.yaml`, `metrics.csv`, `curves
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -67,7 +68,12 @@ def pretrain_command(
     threads: int = typer.Option(None, "--threads", help="CPU threads for torch (default: 2)."),
     compile: bool = typer.Option(None, "--compile/--eager", help="torch.compile the loss (default: off)"),
 ) -> None:
-    """Jointly pretrain skills, skill prior, skill dynamics and PU networks on offline data."""
+    """Jointly pretrain skills, skill prior, skill dynamics and PU networks on offline data.
+
+    The first Ctrl-C (or SIGTERM) finishes the current step, writes a checkpoint and prints the
+    command that resumes; a second one aborts at once.
+    """
+    from skillplan.interrupt import stop_on_signals, stopped_message
     from skillplan.pretrain import pretrain
 
     overrides = _overrides(
@@ -84,7 +90,11 @@ def pretrain_command(
     out = out or Path("runs") / run_config.data.dataset.replace("/", "_")
     console.print(f"[bold]pretrain[/bold] preset={run_config.preset} dataset={run_config.data.dataset} "
                   f"steps={run_config.pretrain.steps} batch={run_config.pretrain.batch_size} -> {out}")
-    result = pretrain(run_config, out, resume=resume, console=console)
+    with stop_on_signals() as stop:
+        result = pretrain(run_config, out, resume=resume, console=console, stop=stop)
+    if result.stopped:
+        console.print(stopped_message(stop, f"step {result.step:,}", result.checkpoint, sys.argv[1:]))
+        raise typer.Exit(stop.exit_code)
     table = Table(title=f"Held-out metrics at step {result.step:,}")
     for column in ("metric", "value", "target"):
         table.add_column(column, justify="right" if column == "value" else "left")

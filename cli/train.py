@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import typer
@@ -11,6 +12,7 @@ from rich.console import Console
 from rich.table import Table
 
 from skillplan.errors import CheckpointError, ConfigError
+from skillplan.io import atomic_write_text
 
 console = Console()
 
@@ -31,8 +33,14 @@ def train(
     eval_episodes: int = typer.Option(None, "--eval-episodes", help="Episodes per evaluation."),
     resume: bool = typer.Option(False, "--resume", help="Continue the run in --out from its checkpoint."),
 ) -> None:
-    """Train a downstream agent; metrics.csv, learning_curve.png and checkpoints go to --out."""
+    """Train a downstream agent; metrics.csv, learning_curve.png and checkpoints go to --out.
+
+    The first Ctrl-C (or SIGTERM) finishes the current step, writes a checkpoint and prints the
+    command that resumes; a second one aborts at once.
+    """
     from skillplan.agents import agent_class, make_agent_env
+    from skillplan.agents.base import AGENT_DIR
+    from skillplan.interrupt import stop_on_signals, stopped_message
 
     cls = agent_class(agent)
     settings = yaml.safe_load(config.read_text()) if config else {}
@@ -47,9 +55,13 @@ def train(
     out.mkdir(parents=True, exist_ok=True)
     run = {"env": env, "prior": str(prior) if prior else None, "agent": agent, "steps": steps,
            "config": agent_config.model_dump(mode="json")}
-    (out / "run.yaml").write_text(yaml.safe_dump(run, sort_keys=False))
+    atomic_write_text(out / "run.yaml", yaml.safe_dump(run, sort_keys=False))
     console.print(f"[bold]{agent}[/bold] on [bold]{env}[/bold] for {steps:,} env steps → {out}")
-    trained = cls(train_env, agent_config).learn(steps, out, resume=resume, console=console)
+    with stop_on_signals() as stop:
+        trained = cls(train_env, agent_config).learn(steps, out, resume=resume, console=console, stop=stop)
+    if trained.stopped:
+        console.print(stopped_message(stop, f"env step {trained.env_steps:,}", out / AGENT_DIR, sys.argv[1:]))
+        raise typer.Exit(stop.exit_code)
     result = trained.evaluate(agent_config.eval_episodes)
     console.print(_result_table(f"{agent} on {env} after {trained.env_steps:,} env steps", result))
 

@@ -7,10 +7,12 @@ is still there, since checkpoints are written as versions (`skillplan.versions`)
 
 from __future__ import annotations
 
+import shlex
 import signal
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
@@ -57,3 +59,15 @@ def stop_on_signals() -> Iterator[StopRequest]:
     finally:
         for s, handler in previous.items():
             signal.signal(s, handler)
+
+
+def resume_command(argv: list[str]) -> str:
+    """The shell command that resumes the run `skillplan ARGV...` started: the same, with --resume."""
+    args = list(argv) if "--resume" in argv else [*argv, "--resume"]
+    return shlex.join(["skillplan", *args])
+
+
+def stopped_message(request: StopRequest, step: str, checkpoint: Path, argv: list[str]) -> str:
+    """What a run stopped by a signal tells its user: where it stopped and how to go on."""
+    return (f"Stopped by {request.name} at {step}; the checkpoint {checkpoint} holds it. "
+            f"Resume with:\n  {resume_command(argv)}")
