@@ -272,6 +272,35 @@ def test_cem_trains_and_its_losses_move(priors, tmp_path):
     assert loaded.env_steps == agent.env_steps and loaded.replay.size == agent.replay.size
 
 
+def test_cem_value_target_by_hand(priors):
+    """Q(h_k, z_k) regresses on r_k + γ (1 − terminated_k) min Q̄(E(s'_k), π(E(s'_k))) along the run,
+    each step weighted ρ^k: terminated transitions keep their reward alone."""
+    agent = tiny_cem(priors["maze"])
+    model, cfg = agent.model, agent.config.learn
+    with torch.no_grad():
+        model.critic_target.head.bias.fill_(10.0)  # values well away from 0: a dropped term shows
+    gen = torch.Generator().manual_seed(0)
+    obs, next_obs = torch.randn(4, 2, 6, generator=gen), torch.randn(4, 2, 6, generator=gen)
+    z = torch.rand(4, 2, 4, generator=gen) * 2 - 1
+    reward = torch.tensor([[1.0, 0.5], [0.0, 2.0], [1.5, 0.0], [0.25, 1.0]])
+    terminated = torch.tensor([[0.0, 1.0], [0.0, 0.0], [0.0, 1.0], [0.0, 0.0]])
+    agent.replay.sample_sequences = lambda *_: Batch(obs, z, reward, next_obs, terminated)
+    with torch.no_grad():
+        expected, h = 0.0, model.encode(obs[:, 0])
+        for k in range(2):
+            next_h = model.encode(next_obs[:, k])
+            next_z = model.policy(next_h)[0].clamp(-agent.bound, agent.bound)
+            next_value = model.critic_target(next_h, next_z).min(0).values
+            target = reward[:, k] + cfg.gamma * (1 - terminated[:, k]) * next_value
+            if k == 1:
+                assert torch.equal(target[terminated[:, 1] == 1], reward[terminated[:, 1] == 1, 1])
+                assert (target - reward[:, k]).abs().max() > 5
+            expected += cfg.rho ** k * (model.critic(h, z[:, k]) - target).pow(2).mean().item()
+            h = model.next_latent(h, z[:, k])
+    agent.config.learn = cfg.model_copy(update={"sequence": 2, "batch_size": 4})
+    assert agent.update()["value_loss"] == pytest.approx(expected, rel=1e-5)
+
+
 def test_cem_alpha_ignores_kl_the_actor_cannot_reduce(priors, monkeypatch):
     # Half the states get a prior sharply far from any policy (KL past the clamp: no gradient), half a
     # broad one the actor can match. α must answer to the second half only: it falls once that half is
