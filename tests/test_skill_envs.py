@@ -301,6 +301,16 @@ def test_cem_value_target_by_hand(priors):
     assert agent.update()["value_loss"] == pytest.approx(expected, rel=1e-5)
 
 
+def test_cem_stores_terminated_apart_from_episode_ends(priors):
+    """A time-limit cut ends the episode (no replayed run crosses it) but keeps its value."""
+    agent = tiny_cem(priors["maze"])
+    obs, z = np.zeros(6, np.float32), np.zeros(4, np.float32)
+    agent.observe(obs, z, 0.0, obs, False, True)
+    agent.observe(obs, z, 0.0, obs, True, False)
+    assert agent.replay.terminated[:2].tolist() == [0.0, 1.0]
+    assert agent.replay.episode_end[:2].tolist() == [True, True]
+
+
 def test_cem_alpha_ignores_kl_the_actor_cannot_reduce(priors, monkeypatch):
     # Half the states get a prior sharply far from any policy (KL past the clamp: no gradient), half a
     # broad one the actor can match. α must answer to the second half only: it falls once that half is
