@@ -95,7 +95,9 @@ def test_adversarial_term_aligns_embeddings():
     # At SPiRL's β the KL leaves z room to carry the shift, so there is something to wash out.
     _, plain = train(data, tiny_config(pretrain={"pu_weight": 0.0, "beta": 5e-4}), steps=600)
     _, adversarial = train(data, tiny_config(pretrain={"pu_weight": 0.3, "beta": 5e-4}), steps=600)
-    assert abs(adversarial["val_pu_adv_auc"] - 0.5) < abs(plain["val_pu_adv_auc"] - 0.5)
+    plain_gap, adversarial_gap = (abs(run["val_pu_adv_auc"] - 0.5) for run in (plain, adversarial))
+    assert plain_gap > 0.15  # the shift is in the plain embeddings (seeded runs: 0.21)
+    assert adversarial_gap < 0.5 * plain_gap  # and mostly washed out of the adversarial ones (0.05)
 
 
 def sigmoid(x: list[float]) -> np.ndarray:
