@@ -83,7 +83,12 @@ def test_cli_evaluate_prior_prints_a_table(tmp_path):
             "--max-steps", "10"]
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
-    assert "success_rate" in result.output and "PointMaze_UMaze-v3" in result.output
+    assert "PointMaze_UMaze-v3" in result.output
+    expected = evaluate_prior(SkillModel.load(tmp_path / "prior"), 2, workers=2, seed=0, max_steps=10)
+    rows = {line.split("│")[1].strip(): line.split("│")[2].strip()
+            for line in result.output.splitlines() if line.count("│") == 3}
+    assert rows["success_rate"] == f"{expected.summary()['success_rate']:.3g}"
+    assert rows["reset states: largest |z-score|"] == f"{max(expected.reset_sigma):.3g}"
 
 
 def test_cli_evaluate_prior_on_a_missing_checkpoint(tmp_path):
