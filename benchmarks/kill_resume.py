@@ -31,8 +31,8 @@ from gymnasium import spaces
 from minari.data_collector import EpisodeBuffer
 
 CLI = [sys.executable, "-m", "skillplan.cli.main"]
-PRETRAIN_STEPS, PRETRAIN_EVERY = 600, 20
-TRAIN_STEPS, TRAIN_EVERY = 6_000, 200
+PRETRAIN_STEPS, PRETRAIN_EVERY = 8_000, 20  # long enough that no run finishes before its last kill
+TRAIN_STEPS, TRAIN_EVERY = 20_000, 100
 
 
 def write_datasets() -> None:
@@ -104,14 +104,15 @@ def start(args: list[str], link: Path, marker: Path, root: Path) -> subprocess.P
 
 def kill_trials(args: list[str], link: Path, marker: Path, root: Path, kills: int, total: int,
                 rng: random.Random) -> dict[str, Any]:
-    steps, failures = [], []
+    steps, failures, finished_before_kill = [], [], 0
     for _ in range(kills):
         process = start(args, link, marker, root)
-        time.sleep(rng.uniform(0.0, 4.0))
+        time.sleep(rng.uniform(0.0, 6.0))
         finished = process.poll() is not None
         process.kill()
         output = process.communicate()[0]
-        if finished and process.returncode not in (0, -signal.SIGKILL):
+        finished_before_kill += finished
+        if finished and process.returncode != 0:
             failures.append(output[-2000:])
         try:
             step = checkpoint_step(link)
@@ -126,7 +127,8 @@ def kill_trials(args: list[str], link: Path, marker: Path, root: Path, kills: in
     final = checkpoint_step(link)
     if process.returncode != 0 or final != total:
         failures.append(f"final resume: exit {process.returncode}, step {final}: {output[-2000:]}")
-    return {"kills": kills, "checkpoint_step_after_each_kill": steps, "final_step": final,
+    return {"kills": kills, "finished_before_kill": finished_before_kill,
+            "checkpoint_step_after_each_kill": steps, "final_step": final,
             "runs_lost": int(bool(failures)), "failures": failures}
 
 
