@@ -61,6 +61,8 @@ def write_version(link: Path, step: int, write: Callable[[Path], None]) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     for stale in folder.glob(".staging-*"):  # left by a process killed while writing
         shutil.rmtree(stale, ignore_errors=True)
+    for stale in link.parent.glob(f".{link.name}.link-*"):  # killed between making a link and moving it
+        stale.unlink(missing_ok=True)
     final = folder / version_name(step)
     staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=folder))
     try:
