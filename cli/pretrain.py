@@ -1,8 +1,8 @@
 """`skillplan pretrain` and `skillplan evaluate-prior`: joint skill pretraining and prior rollouts.
 
-Run layout (`--out runs/NAME`): the checkpoint in `prior/` (weights.safetensors, config.json,
-metadata.json, training.safetensors), plus `config.yaml`, `metrics.csv`, `curves.png` and
-`summary.json` beside it.
+Run layout (`--out runs/NAME`): the checkpoint `prior/` (weights.safetensors, config.json,
+metadata.json, training.safetensors), a link to its newest version in `prior-checkpoints/`, plus
+`config.yaml`, `metrics.csv`, `curves.png` and `summary.json` beside it.
 """
 
 from __future__ import annotations
