@@ -64,7 +64,8 @@ def run() -> None:
         err_console.print(Panel(Text(str(exc)), title="skillplan: error", border_style="red", expand=False))
         sys.exit(2)
     except KeyboardInterrupt:
-        err_console.print("[yellow]Interrupted; nothing half-written was kept.[/yellow]")
+        err_console.print("[yellow]Aborted. Nothing half-written was kept: the last complete checkpoint "
+                          "is there for --resume.[/yellow]")
         sys.exit(130)
     except typer.Abort:
         sys.exit(1)

@@ -1,12 +1,13 @@
 """`skillplan pretrain` and `skillplan evaluate-prior`: joint skill pretraining and prior rollouts.
 
-Run layout (`--out runs/NAME`): the checkpoint in `prior/` (weights.safetensors, config.json,
-metadata.json, training.safetensors), plus `config.yaml`, `metrics.csv`, `curves.png` and
-`summary.json` beside it.
+Run layout (`--out runs/NAME`): the checkpoint `prior/` (weights.safetensors, config.json,
+metadata.json, training.safetensors), a link to its newest version in `prior-checkpoints/`, plus
+`config.yaml`, `metrics.csv`, `curves.png` and `summary.json` beside it.
 """
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -71,7 +72,12 @@ def pretrain_command(
     loggers: list[str] = typer.Option(None, "--logger", help=LOGGER_HELP),
     device: str = typer.Option("cpu", "--device", help=DEVICE_HELP),
 ) -> None:
-    """Jointly pretrain skills, skill prior, skill dynamics and PU networks on offline data."""
+    """Jointly pretrain skills, skill prior, skill dynamics and PU networks on offline data.
+
+    The first Ctrl-C (or SIGTERM) finishes the current step, writes a checkpoint and prints the
+    command that resumes; a second one aborts at once.
+    """
+    from skillplan.interrupt import stop_on_signals, stopped_message
     from skillplan.pretrain import pretrain
 
     loggers = check_loggers(loggers)
@@ -91,7 +97,12 @@ def pretrain_command(
     console.print(f"[bold]pretrain[/bold] preset={run_config.preset} dataset={run_config.data.dataset} "
                   f"steps={run_config.pretrain.steps} batch={run_config.pretrain.batch_size} "
                   f"device={torch_device} -> {out}")
-    result = pretrain(run_config, out, resume=resume, console=console, loggers=loggers, device=torch_device)
+    with stop_on_signals() as stop:
+        result = pretrain(run_config, out, resume=resume, console=console, loggers=loggers,
+                          device=torch_device, stop=stop)
+    if result.stopped:
+        console.print(stopped_message(stop, f"step {result.step:,}", result.checkpoint, sys.argv[1:]))
+        raise typer.Exit(stop.exit_code)
     table = Table(title=f"Held-out metrics at step {result.step:,}")
     for column in ("metric", "value", "target"):
         table.add_column(column, justify="right" if column == "value" else "left")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import typer
@@ -37,8 +38,14 @@ def train(
     loggers: list[str] = typer.Option(None, "--logger", help=LOGGER_HELP),
     device: str = typer.Option("cpu", "--device", help=DEVICE_HELP),
 ) -> None:
-    """Train a downstream agent; metrics.csv, learning_curve.png and checkpoints go to --out."""
+    """Train a downstream agent; metrics.csv, learning_curve.png and checkpoints go to --out.
+
+    The first Ctrl-C (or SIGTERM) finishes the current step, writes a checkpoint and prints the
+    command that resumes; a second one aborts at once.
+    """
     from skillplan.agents import agent_class, agent_config, make_agent_env, write_run_file
+    from skillplan.agents.base import AGENT_DIR
+    from skillplan.interrupt import stop_on_signals, stopped_message
 
     loggers = check_loggers(loggers)
     torch_device = resolve_device(device)
@@ -52,8 +59,12 @@ def train(
     write_run_file(out, env=env, prior=prior, agent=agent, steps=steps, config=resolved)
     console.print(f"[bold]{agent}[/bold] on [bold]{env}[/bold] for {steps:,} env steps on {torch_device} → "
                   f"{out}")
-    trained = cls(train_env, resolved, torch_device).learn(steps, out, resume=resume, console=console,
-                                                           loggers=loggers)
+    with stop_on_signals() as stop:
+        trained = cls(train_env, resolved, torch_device).learn(steps, out, resume=resume, console=console,
+                                                               loggers=loggers, stop=stop)
+    if trained.stopped:
+        console.print(stopped_message(stop, f"env step {trained.env_steps:,}", out / AGENT_DIR, sys.argv[1:]))
+        raise typer.Exit(stop.exit_code)
     result = trained.evaluate(resolved.eval_episodes)
     console.print(_result_table(f"{agent} on {env} after {trained.env_steps:,} env steps", result))
     console.print("[green]logs[/green] " + ", ".join(log_files(out, loggers, "learning_curve.png")))

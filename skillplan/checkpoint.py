@@ -1,7 +1,8 @@
 """The checkpoint directory format: safetensors weights plus JSON config and metadata, no pickles.
 
 A checkpoint directory holds `weights.safetensors`, `config.json` and `metadata.json`; a run that
-can be resumed also holds `training.safetensors` (optimizer state). It is written atomically.
+can be resumed also holds `training.safetensors` (optimizer and random generator states). Each save
+writes a new version and points the checkpoint's link at it (`skillplan.versions`).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from skillplan.errors import CheckpointError
-from skillplan.io import atomic_directory
+from skillplan.versions import resolve, write_version
 
 WEIGHTS, CONFIG, METADATA = "weights.safetensors", "config.json", "metadata.json"
 TRAINING = "training.safetensors"
@@ -60,13 +61,16 @@ def write_checkpoint(
     metadata: SkillMetadata,
     training: dict[str, torch.Tensor] | None = None,
 ) -> None:
-    """Write a checkpoint directory atomically (it replaces `path` whole or not at all)."""
-    with atomic_directory(Path(path)) as staging:
+    """Write a version of the checkpoint `path` at `metadata.step`; `path` then leads to it."""
+
+    def write(staging: Path) -> None:
         save_file({k: v.detach().contiguous() for k, v in weights.items()}, str(staging / WEIGHTS))
         (staging / CONFIG).write_text(json.dumps(config, indent=2))
         (staging / METADATA).write_text(metadata.model_dump_json(indent=2))
         if training is not None:
             save_file({k: v.detach().contiguous() for k, v in training.items()}, str(staging / TRAINING))
+
+    write_version(Path(path), metadata.step, write)
 
 
 def _invalid(path: Path, why: str) -> CheckpointError:
@@ -79,7 +83,7 @@ def _invalid(path: Path, why: str) -> CheckpointError:
 
 def read_checkpoint(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any], SkillMetadata]:
     """(weights, config dict, metadata) of a checkpoint directory, or a `CheckpointError`."""
-    path = Path(path)
+    path = resolve(Path(path))
     if not path.is_dir():
         raise _invalid(path, "no such directory" if not path.exists() else "it is not a directory")
     missing = [name for name in REQUIRED_FILES if not (path / name).is_file()]
@@ -94,8 +98,8 @@ def read_checkpoint(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]
 
 
 def read_training_state(path: Path) -> dict[str, torch.Tensor]:
-    """The optimizer state saved beside the weights, for `--resume`."""
-    file = Path(path) / TRAINING
+    """The optimizer and random generator states saved beside the weights, for `--resume`."""
+    file = resolve(Path(path)) / TRAINING
     if not file.is_file():
         raise _invalid(Path(path), f"{TRAINING} missing, so training can't be resumed from it")
     return _load_tensors(file)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ctypes
+import errno
 import json
 import os
 import shutil
@@ -29,14 +31,69 @@ def atomic_directory(target: Path) -> Iterator[Path]:
 
 
 def replace_directory(source: Path, target: Path) -> None:
-    """Move `source` to `target` by rename, first moving an existing `target` aside (same filesystem)."""
-    if target.exists():
-        trash = Path(tempfile.mkdtemp(prefix=f".{target.name}.old-", dir=target.parent))
-        os.replace(target, trash / "old")
+    """Move `source` to `target` (same filesystem), replacing whatever `target` holds.
+
+    Where the OS can swap two paths in one step (Linux's renameat2 with RENAME_EXCHANGE), a reader
+    finds the old or the new `target` at every instant, a killed process included; the old one is
+    deleted after. Elsewhere the old `target` is first moved aside: two renames, with a short window
+    in which `target` is absent.
+    """
+    source, target = Path(source), Path(target)
+    if not os.path.lexists(target):
         os.replace(source, target)
-        shutil.rmtree(trash, ignore_errors=True)
+        return
+    if exchange_paths(source, target):
+        _remove(source)  # it now holds the old target
+        return
+    trash = Path(tempfile.mkdtemp(prefix=f".{target.name}.old-", dir=target.parent))
+    os.replace(target, trash / "old")
+    os.replace(source, target)
+    shutil.rmtree(trash, ignore_errors=True)
+
+
+def exchange_paths(a: Path, b: Path) -> bool:
+    """Swap two existing paths atomically (files, directories or links); False where unsupported."""
+    rename = _renameat2()
+    if rename is None:
+        return False
+    at_fdcwd, rename_exchange = -100, 2
+    if rename(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange) == 0:
+        return True
+    code = ctypes.get_errno()
+    if code in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP):  # this filesystem or kernel can't
+        return False
+    raise OSError(code, os.strerror(code), str(b))
+
+
+def _renameat2():
+    try:
+        return ctypes.CDLL(None, use_errno=True).renameat2
+    except (AttributeError, OSError):
+        return None
+
+
+def _remove(path: Path) -> None:
+    if path.is_symlink() or path.is_file():
+        path.unlink()
     else:
-        os.replace(source, target)
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def fsync_tree(path: Path) -> None:
+    """Flush every file under `path`, and the directories, to disk (durable before a rename)."""
+    path = Path(path)
+    for item in [path, *path.rglob("*")]:
+        if not item.is_symlink():
+            fsync_path(item)
+
+
+def fsync_path(path: Path) -> None:
+    """Flush one file or directory entry list to disk."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def atomic_write_text(path: Path, text: str) -> None:

@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import json
+import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
@@ -22,18 +23,26 @@ from rich.console import Console
 from rich.progress import TextColumn
 
 import skillplan
-from skillplan.checkpoint import TRAINING, SkillMetadata, read_checkpoint, read_training_state
+from skillplan.checkpoint import (
+    REQUIRED_FILES,
+    TRAINING,
+    SkillMetadata,
+    read_checkpoint,
+    read_training_state,
+)
 from skillplan.config import RunConfig, config_differences
 from skillplan.data.loading import Episodes, NormStats, OfflineData, load_offline_data
 from skillplan.data.sampler import SkillWindows, WindowSampler
 from skillplan.device import bf16_autocast, resolve_device
 from skillplan.errors import CheckpointError, ConfigError, DatasetError, TrainingDivergedError
+from skillplan.interrupt import StopRequest
 from skillplan.io import atomic_write_text
 from skillplan.models.pu import nnpu_loss, nnpu_risk, reverse_gradient
 from skillplan.models.skill_model import OBS_CLIP, SkillModel
 from skillplan.progress import progress_bar
 from skillplan.runlog import RunLog
 from skillplan.validation import HeldOutWindows, validate
+from skillplan.versions import candidates
 
 PRIOR_DIR = "prior"
 # Settings that may change when a run is resumed: they don't change what is being trained.
@@ -178,6 +187,18 @@ class BatchSource:
         self.general = WindowSampler(general, horizon, n_skills, seed=seed)
         self.expert = WindowSampler(expert, horizon, n_skills, seed=seed + 1) if self.n_expert else None
 
+    def generator_states(self) -> dict[str, torch.Tensor]:
+        """The samplers' generator states, for checkpoints."""
+        states = {"rng.general": self.general.generator.get_state()}
+        if self.expert is not None:
+            states["rng.expert"] = self.expert.generator.get_state()
+        return states
+
+    def restore_generators(self, states: dict[str, torch.Tensor]) -> None:
+        self.general.generator.set_state(states["rng.general"])
+        if self.expert is not None:
+            self.expert.generator.set_state(states["rng.expert"])
+
     def sample(self) -> SkillWindows:
         general = self.general.sample(self.n_general)
         if self.expert is None:
@@ -246,6 +267,7 @@ class PretrainResult:
     step: int
     validation: dict[str, float]
     windows_per_s: float
+    stopped: bool = False  # ended early on a stop request (the checkpoint holds the step reached)
 
 
 def load_training_data(config: RunConfig) -> OfflineData:
@@ -276,12 +298,16 @@ def pretrain(
     on_step: Callable[[int], None] | None = None,
     loggers: Sequence[str] = ("csv",),
     device: torch.device | str = "cpu",
+    stop: StopRequest | None = None,
 ) -> PretrainResult:
     """Run (or resume) joint pretraining; the checkpoint goes to `out/prior`, logs into `out`.
 
     `on_step(step)` is called after every gradient step (the benchmark suite's progress display).
     `loggers`: csv, and any of tensorboard and wandb (see `skillplan.runlog`).
     The model and its batches live on `device` (batches are drawn on the CPU, seeded, and moved).
+    When `stop` is requested the loop finishes the step, checkpoints and returns (`result.stopped`).
+    A checkpoint holds the torch and batch samplers' generator states: a resumed run draws the
+    batches and noise the uninterrupted run would have.
     """
     device = resolve_device(device)
     console = console or Console()
@@ -290,9 +316,9 @@ def pretrain(
     torch.set_num_threads(config.pretrain.threads)
     data = data or load_training_data(config)
     if resume:
-        model, trainer_state = _resume(config, prior_dir, data)
+        model, trainer_state = _resume(config, prior_dir, data, console)
     else:
-        if prior_dir.exists():
+        if os.path.lexists(prior_dir):
             raise ConfigError(
                 f"'{out}' already holds a pretraining run ({prior_dir}). Pass --resume to continue it, "
                 "or choose another --out."
@@ -306,7 +332,7 @@ def pretrain(
         trainer.load_state_tensors(trainer_state)
     start = trainer.step_count
     p, meta = config.pretrain, model.metadata
-    # Deterministic given (seed, start step): a resumed run draws fresh, reproducible batches.
+    # Overridden below by a checkpoint's saved states; an earlier release's checkpoint has none.
     torch.manual_seed(p.seed * 1_000_003 + start)
     general_train, general_held = data.general.split(config.data.holdout_fraction, p.seed)
     expert_train = expert_held = None
@@ -319,6 +345,9 @@ def pretrain(
         normalize_episodes(expert_train, meta) if use_expert else None,
         config.model.horizon, n_skills, p.batch_size, config.data.expert_fraction, p.seed + start,
     )
+    if trainer_state is not None and "rng.torch" in trainer_state:
+        torch.set_rng_state(trainer_state["rng.torch"])
+        batches.restore_generators(trainer_state)
     held_out = HeldOutWindows.sample(
         normalize_episodes(general_held, meta),
         normalize_episodes(expert_held, meta) if expert_held is not None else None,
@@ -335,8 +364,10 @@ def pretrain(
     started, windows = time.perf_counter(), 0
 
     def checkpoint() -> None:
+        log.flush()  # the rows up to the checkpoint's step are on disk before it is
         model.metadata.step = trainer.step_count
-        model.save(prior_dir, training=trainer.state_tensors())
+        generators = {"rng.torch": torch.get_rng_state(), **batches.generator_states()}
+        model.save(prior_dir, training={**trainer.state_tensors(), **generators})
 
     with progress_bar(console, losses) as progress:
         task = progress.add_task("pretrain", total=p.steps, completed=start, losses="")
@@ -358,11 +389,15 @@ def pretrain(
                 validation = validate(model, held_out)
                 log.log(step, validation)
                 log.flush()
-            if step % p.checkpoint_every == 0 or step == p.steps:
+            stopping = stop is not None and stop.requested
+            if step % p.checkpoint_every == 0 or step == p.steps or stopping:
                 checkpoint()
             progress.update(task, completed=step)
             if on_step is not None:
                 on_step(step)
+            if stopping:
+                log.flush()
+                return PretrainResult(prior_dir, trainer.step_count, validation, 0.0, stopped=True)
     if not validation:  # resumed a finished run: nothing trained, still report
         validation = validate(model, held_out)
     log.close()
@@ -373,27 +408,45 @@ def pretrain(
 
 
 def _resume(
-    config: RunConfig, prior_dir: Path, data: OfflineData
+    config: RunConfig, prior_dir: Path, data: OfflineData, console: Console
 ) -> tuple[SkillModel, dict[str, torch.Tensor]]:
-    """The saved model and optimizer state, after checking the run's config and data still match."""
-    if not prior_dir.exists():
+    """The newest readable saved model and training state, after checking the run's config and data
+    still match; an unreadable newest version falls back to the one before, and says so."""
+    found = candidates(prior_dir, (*REQUIRED_FILES, TRAINING))
+    if not found:
         raise CheckpointError(
             f"Nothing to resume: '{prior_dir}' does not exist. Drop --resume to start a new run there."
         )
-    _, saved_config, saved_meta = read_checkpoint(prior_dir)
-    differences = _config_changes(saved_config, config, prior_dir)
+    failures = []
+    for path in found:
+        try:
+            _, saved_config, saved_meta = read_checkpoint(path)
+            _check_resumable(saved_config, saved_meta, config, data, path)
+            model, training = SkillModel.load(path), read_training_state(path)
+        except CheckpointError as exc:
+            failures.append(f"{path.name}: {exc}")
+            continue
+        if failures:
+            console.print(f"[yellow]Newer checkpoint versions could not be read ({'; '.join(failures)}). "
+                          f"Resuming from {path} (step {saved_meta.step:,}).[/yellow]")
+        model.config = config  # same training settings; may carry a longer --steps
+        return model, training
+    raise CheckpointError(f"No version of the checkpoint '{prior_dir}' can be read: {'; '.join(failures)}")
+
+
+def _check_resumable(
+    saved_config: dict, saved_meta: SkillMetadata, config: RunConfig, data: OfflineData, path: Path
+) -> None:
+    differences = _config_changes(saved_config, config, path)
     if saved_meta.fingerprint != data.fingerprint:
         differences.append(f"dataset fingerprint: {saved_meta.fingerprint} -> {data.fingerprint}")
     if differences:
         raise ConfigError(
-            f"Can't resume '{prior_dir.parent}': its config differs from this one in "
+            f"Can't resume '{path}': its config differs from this one in "
             + "; ".join(differences)
             + ". Pass the same options (only --steps and logging cadence may change), "
             "or drop --resume and use a new --out."
         )
-    model = SkillModel.load(prior_dir)
-    model.config = config  # same training settings; may carry a longer --steps
-    return model, read_training_state(prior_dir)
 
 
 def config_changes(prior_dir: Path, config: RunConfig) -> list[str]:

@@ -13,6 +13,7 @@ import pytest
 from skillplan.agents import base
 from skillplan.agents.sac import SAC, SACAgentConfig, SACConfig
 from skillplan.errors import CheckpointError, ConfigError, TrainingDivergedError
+from tests.reproducibility import differing_tensors, metrics_rows
 
 FAST = dict(learning_starts=200, eval_every=600, eval_episodes=1, checkpoint_every=600, threads=1,
             buffer_size=5_000)
@@ -101,3 +102,33 @@ def test_nan_loss_stops_and_keeps_the_last_checkpoint(tmp_path, monkeypatch):
         agent.learn(1_200, tmp_path, resume=True, show_progress=False)
     assert "last good checkpoint" in str(err.value)
     assert (tmp_path / "agent" / "state.safetensors").read_bytes() == saved
+
+
+TINY = dict(learning_starts=100, eval_every=150, eval_episodes=1, checkpoint_every=150, threads=1,
+            buffer_size=1_000)
+
+
+def short_pendulum() -> gym.Env:
+    return gym.make("Pendulum-v1", max_episode_steps=70)  # episodes end mid-way between checkpoints
+
+
+def tiny_sac() -> SAC:
+    return SAC(short_pendulum(), SACAgentConfig(**TINY, sac=SACConfig(hidden=(16, 16), batch_size=32)))
+
+
+def test_one_seed_gives_one_run_warm_up_included(tmp_path):
+    runs = [tiny_sac().learn(150, tmp_path / name, show_progress=False) for name in "ab"]
+    assert differing_tensors(runs[0].state_tensors(), runs[1].state_tensors()) == []
+    assert metrics_rows(tmp_path / "a") == metrics_rows(tmp_path / "b")
+    warm_up = runs[0].replay.action[:100]
+    assert warm_up.std() > 0.5, "the warm-up actions are uniform over [-2, 2]"
+
+
+def test_resume_equals_the_uninterrupted_run(tmp_path):
+    """150 steps, then a resume to 300 (mid-episode both times), is the run of 300 steps in one go."""
+    whole = tiny_sac().learn(300, tmp_path / "whole", show_progress=False)
+    tiny_sac().learn(150, tmp_path / "halves", show_progress=False)
+    resumed = tiny_sac().learn(300, tmp_path / "halves", resume=True, show_progress=False)
+    assert resumed.loop.episode == whole.loop.episode == 4
+    assert differing_tensors(whole.state_tensors(), resumed.state_tensors()) == []
+    assert metrics_rows(tmp_path / "whole") == metrics_rows(tmp_path / "halves")

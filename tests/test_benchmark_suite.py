@@ -201,7 +201,8 @@ def test_interrupted_and_corrupt_runs_resume_or_are_named(finished_suite, tmp_pa
     assert [int(r["step"]) for r in read_rows(interrupted / "metrics.csv") if r["eval/success"]][-1] < 240
     corrupt = out / "runs" / ENV / "sac" / "seed0"
     (corrupt / DONE_FILE).unlink()
-    (corrupt / "agent" / "state.safetensors").write_bytes(b"not a safetensors file")
+    for state in corrupt.glob("agent*/**/state.safetensors"):  # every version: nothing to fall back to
+        state.write_bytes(b"not a safetensors file")
     with pytest.raises(SkillplanError) as error:
         run_suite(config, out, workers=1, console=Console(file=io.StringIO()))
     message = str(error.value)

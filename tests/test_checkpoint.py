@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+import os
+import shutil
 
 import numpy as np
 import pytest
 import torch
 
+from skillplan import checkpoint, io, versions
 from skillplan.checkpoint import REQUIRED_FILES
 from skillplan.errors import CheckpointError
 from skillplan.models.skill_model import SkillModel
@@ -49,11 +52,89 @@ def test_round_trip_gives_identical_outputs(model, tmp_path):
     assert meta["dataset_ids"] == ["test/general-v0", "test/expert-v0"] and meta["horizon"] == 4
 
 
-def test_save_replaces_atomically(model, tmp_path):
-    run = tmp_path / "run"
-    model.save(run / "prior")
-    model.save(run / "prior")  # over an existing checkpoint: no staging leftovers
-    assert [p.name for p in run.iterdir()] == ["prior"]
+def save_at(model: SkillModel, path, step: int) -> None:
+    model.metadata.step = step
+    model.save(path)
+
+
+def test_saves_are_versions_behind_one_link(model, tmp_path):
+    tmp_path = tmp_path / "run"
+    for step in (10, 20, 30):
+        save_at(model, tmp_path / "prior", step)
+    assert os.readlink(tmp_path / "prior") == os.path.join("prior-checkpoints", "step-000030")
+    kept = sorted(p.name for p in (tmp_path / "prior-checkpoints").iterdir())
+    assert kept == ["step-000020", "step-000030"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["prior", "prior-checkpoints"]
+    assert SkillModel.load(tmp_path / "prior").metadata.step == 30
+
+
+def test_a_failure_mid_write_keeps_the_last_version(model, tmp_path, monkeypatch):
+    save_at(model, tmp_path / "prior", 10)
+    expected = outputs(model)
+
+    def half_written(tensors, filename):  # some bytes reach the disk, then the write fails
+        with open(filename, "wb") as f:
+            f.write(b"\x00" * 100)
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(checkpoint, "save_file", half_written)
+    with torch.no_grad():
+        model.prior.net[0].weight.add_(1.0)
+    with pytest.raises(OSError, match="No space"):
+        save_at(model, tmp_path / "prior", 20)
+    assert [p.name for p in (tmp_path / "prior-checkpoints").iterdir()] == ["step-000010"]  # no leftovers
+    loaded = SkillModel.load(tmp_path / "prior")
+    assert loaded.metadata.step == 10
+    for before, after in zip(expected, outputs(loaded), strict=True):
+        assert torch.equal(before, after)
+
+
+def test_a_kill_before_the_link_moves_leaves_the_new_version_to_resume_from(model, tmp_path, monkeypatch):
+    save_at(model, tmp_path / "prior", 10)
+    def killed(link, version):
+        raise KeyboardInterrupt  # the process ends after the version's rename, before the link moves
+
+    monkeypatch.setattr(versions, "_point", killed)
+    with pytest.raises(KeyboardInterrupt):
+        save_at(model, tmp_path / "prior", 20)
+    assert SkillModel.load(tmp_path / "prior").metadata.step == 10  # the link still leads to a whole version
+    found = versions.candidates(tmp_path / "prior", REQUIRED_FILES)
+    assert [p.name for p in found] == ["step-000020", "step-000010"]  # --resume takes the newest
+    (tmp_path / "prior").unlink()  # and a link lost with the process is found again by step
+    assert SkillModel.load(tmp_path / "prior").metadata.step == 20
+
+
+def test_only_incomplete_versions_name_what_is_missing(model, tmp_path):
+    for step in (10, 20):
+        save_at(model, tmp_path / "prior", step)
+    (tmp_path / "prior-checkpoints" / "step-000010" / "metadata.json").unlink()
+    (tmp_path / "prior-checkpoints" / "step-000020" / "config.json").unlink()
+    missing = r"step-000020 lacks config\.json; step-000010 lacks metadata\.json"
+    with pytest.raises(CheckpointError, match=missing):
+        versions.candidates(tmp_path / "prior", REQUIRED_FILES)
+
+
+def test_a_plain_checkpoint_directory_of_an_earlier_release_loads_and_becomes_a_link(model, tmp_path):
+    save_at(model, tmp_path / "new", 10)
+    shutil.copytree(tmp_path / "new", tmp_path / "prior")  # the plain layout: files in prior/ itself
+    assert SkillModel.load(tmp_path / "prior").metadata.step == 10
+    assert versions.candidates(tmp_path / "prior", REQUIRED_FILES) == [tmp_path / "prior"]
+    save_at(model, tmp_path / "prior", 20)
+    assert (tmp_path / "prior").is_symlink() and SkillModel.load(tmp_path / "prior").metadata.step == 20
+
+
+@pytest.mark.parametrize("exchange", [True, False])
+def test_replace_directory_leaves_the_new_contents_and_no_leftovers(tmp_path, monkeypatch, exchange):
+    tmp_path = tmp_path / "dir"
+    tmp_path.mkdir()
+    if not exchange:  # the two-rename path of systems without an atomic exchange
+        monkeypatch.setattr(io, "exchange_paths", lambda a, b: False)
+    for name, text in (("old", "old"), ("new", "new")):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "file").write_text(text)
+    io.replace_directory(tmp_path / "new", tmp_path / "old")
+    assert (tmp_path / "old" / "file").read_text() == "new"
+    assert [p.name for p in tmp_path.iterdir()] == ["old"]
 
 
 @pytest.mark.parametrize("damage", ["missing-metadata", "garbage-weights", "bad-json", "not-a-dir"])

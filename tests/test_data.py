@@ -127,12 +127,37 @@ def test_interrupted_write_leaves_nothing(monkeypatch):
     assert not [p for p in os.listdir(datasets_root()) if p.startswith(".staging")]
 
 
-def test_overwrite_replaces_atomically(make_dataset):
+def test_overwrite_keeps_the_old_dataset_until_the_new_one_is_whole(make_dataset, monkeypatch):
     make_dataset("test/toy/general-v0", n_episodes=3)
     episodes, obs_space, act_space = tiny_episodes(5, 20)
+    real_create, root = minari.create_dataset_from_buffers, os.environ["MINARI_DATASETS_PATH"]
+    seen_while_writing = []
+
+    def create_then_look(*args, **kwargs):  # the new dataset is written: the old one must still load
+        created = real_create(*args, **kwargs)
+        staging, os.environ["MINARI_DATASETS_PATH"] = os.environ["MINARI_DATASETS_PATH"], root
+        try:
+            seen_while_writing.append(minari.load_dataset("test/toy/general-v0").total_episodes)
+        finally:
+            os.environ["MINARI_DATASETS_PATH"] = staging
+        return created
+
+    monkeypatch.setattr(minari, "create_dataset_from_buffers", create_then_look)
     write_dataset("test/toy/general-v0", episodes, observation_space=obs_space,
                   action_space=act_space, overwrite=True)
+    assert seen_while_writing == [3]
     assert minari.load_dataset("test/toy/general-v0").total_episodes == 5
+
+    def crash_after_writing(*args, **kwargs):
+        real_create(*args, **kwargs)
+        raise KeyboardInterrupt  # killed after the new files were written, before they were moved in
+
+    monkeypatch.setattr(minari, "create_dataset_from_buffers", crash_after_writing)
+    with pytest.raises(KeyboardInterrupt):
+        write_dataset("test/toy/general-v0", tiny_episodes(2, 20)[0], observation_space=obs_space,
+                      action_space=act_space, overwrite=True)
+    assert minari.load_dataset("test/toy/general-v0").total_episodes == 5
+    assert not [p for p in os.listdir(datasets_root()) if p.startswith(".")]
 
 
 def _labelled_episodes(lengths: list[int]) -> Episodes:

@@ -42,11 +42,22 @@ def untrained_model(env_id: str, keys: tuple[str, ...]) -> SkillModel:
     return SkillModel(config, meta).eval()
 
 
+def toward_the_goal(obs: dict, z: torch.Tensor, step: int = 0) -> torch.Tensor:
+    """A PD controller straight at the goal: it reaches goals in sight and stalls at walls."""
+    position, velocity = obs["observation"][:, :2], obs["observation"][:, 2:]
+    action = np.clip(5 * (obs["desired_goal"] - position) - velocity, -1, 1)
+    return torch.as_tensor(action, dtype=torch.float32)
+
+
 def test_maze_rollouts_report_success():
     model = untrained_model("PointMaze_UMaze-v3", ("observation", "desired_goal"))
-    rollouts = evaluate_prior(model, 3, workers=1, max_steps=15)
-    assert rollouts.kind == "success" and len(rollouts.successes) == 3 and len(rollouts.returns) == 3
-    assert 0.0 <= rollouts.summary()["success_rate"] <= 1.0
+    model.decode_action = toward_the_goal
+    rollouts = evaluate_prior(model, 6, workers=2, seed=1, max_steps=100)
+    assert rollouts.kind == "success" and len(rollouts.successes) == 6 and len(rollouts.returns) == 6
+    # the sparse reward pays every step at the goal: an episode succeeded exactly when it earned some
+    assert rollouts.successes == [ret > 0 for ret in rollouts.returns]
+    assert 0 < sum(rollouts.successes) < 6  # these seeds put some goals in sight, some behind a wall
+    assert rollouts.summary()["success_rate"] == sum(rollouts.successes) / 6
 
 
 def test_kitchen_rollouts_count_subtasks():
@@ -124,7 +135,12 @@ def test_cli_evaluate_prior_prints_a_table(tmp_path):
             "--max-steps", "10"]
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
-    assert "success_rate" in result.output and "PointMaze_UMaze-v3" in result.output
+    assert "PointMaze_UMaze-v3" in result.output
+    expected = evaluate_prior(SkillModel.load(tmp_path / "prior"), 2, workers=2, seed=0, max_steps=10)
+    rows = {line.split("│")[1].strip(): line.split("│")[2].strip()
+            for line in result.output.splitlines() if line.count("│") == 3}
+    assert rows["success_rate"] == f"{expected.summary()['success_rate']:.3g}"
+    assert rows["reset states: largest |z-score|"] == f"{max(expected.reset_sigma):.3g}"
 
 
 def test_cli_evaluate_prior_on_a_missing_checkpoint(tmp_path):

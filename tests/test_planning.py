@@ -166,9 +166,11 @@ def test_bf16_autocast_plans_in_float32() -> None:
 
 
 def test_config_rejects_more_elites_than_candidates() -> None:
-    with pytest.raises(ValidationError):
-        CEMConfig(samples=32, policy_samples=0, elites=64)
-    with pytest.raises(ValidationError):
+    # start_at_policy off: with it, policy_samples=0 would be refused on its own account
+    with pytest.raises(ValidationError, match=r"elites \(64\) must not exceed"):
+        CEMConfig(samples=32, policy_samples=0, elites=64, start_at_policy=False)
+    CEMConfig(samples=32, policy_samples=32, elites=64)  # proposals count as candidates
+    with pytest.raises(ValidationError, match=r"min_std \(1.0\) must not exceed"):
         CEMConfig(min_std=1.0, max_std=0.5)
     with pytest.raises(ValidationError, match="policy_samples"):
         CEMConfig(policy_samples=1)

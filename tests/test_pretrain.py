@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import io
 import json
 
 import numpy as np
@@ -12,13 +13,15 @@ import yaml
 from rich.console import Console
 from typer.testing import CliRunner
 
+from skillplan.checkpoint import read_training_state
 from skillplan.cli.main import app
-from skillplan.config import PRESETS, resolve_config
+from skillplan.config import PRESETS, RunConfig, resolve_config
 from skillplan.errors import CheckpointError, ConfigError, DatasetError, TrainingDivergedError
 from skillplan.models.prior import SkillPrior
 from skillplan.models.skill_model import SkillModel
 from skillplan.pretrain import BatchSource, JointTrainer, metadata_for, normalize_episodes, pretrain
 from tests.pretrain_fixtures import TINY, tiny_config, write_pu_datasets
+from tests.reproducibility import differing_tensors, metrics_rows
 
 QUIET = Console(quiet=True)
 
@@ -62,11 +65,47 @@ def test_resume_continues_from_the_saved_step(data, tmp_path):
     assert metrics_steps(run) == list(range(10, 41, 10))
 
 
+def test_resume_equals_the_uninterrupted_run(data, tmp_path):
+    """20 steps, then a resume to 40, is the run of 40 steps in one go: weights, Adam state, the
+    generators' states and the metrics rows (wall time aside) are bit-identical."""
+    def config(steps: int) -> RunConfig:
+        return tiny_config(pretrain={"steps": steps, "checkpoint_every": 10, "eval_every": 20})
+
+    pretrain(config(40), tmp_path / "whole", console=QUIET)
+    pretrain(config(20), tmp_path / "halves", console=QUIET)
+    pretrain(config(40), tmp_path / "halves", resume=True, console=QUIET)
+    whole, halves = (SkillModel.load(tmp_path / run / "prior") for run in ("whole", "halves"))
+    assert differing_tensors(whole.state_dict(), halves.state_dict()) == []
+    training = [read_training_state(tmp_path / run / "prior") for run in ("whole", "halves")]
+    assert any(key.startswith("adam.") for key in training[0])
+    assert differing_tensors(*training) == []
+    assert metrics_rows(tmp_path / "whole") == metrics_rows(tmp_path / "halves")
+
+
+def test_resume_falls_back_past_a_corrupt_newest_version_and_says_so(data, tmp_path):
+    run = tmp_path / "run"
+    pretrain(tiny_config(pretrain={"steps": 20, "checkpoint_every": 10}), run, console=QUIET)
+    (run / "prior-checkpoints" / "step-000020" / "weights.safetensors").write_bytes(b"\x00" * 64)
+    out = io.StringIO()
+    result = pretrain(tiny_config(pretrain={"steps": 30, "checkpoint_every": 10}), run, resume=True,
+                      console=Console(file=out, width=400))
+    said = " ".join(out.getvalue().split())
+    assert "step-000020" in said and "corrupt" in said and "Resuming from" in said and "(step 10)" in said
+    assert result.step == 30 and metrics_steps(run) == [10, 20, 30]  # step 20 again, from the restart
+    assert sorted(p.name for p in (run / "prior-checkpoints").iterdir()) == ["step-000020", "step-000030"]
+
+
+def test_resume_with_only_incomplete_versions_names_what_is_missing(data, tmp_path):
+    run = tmp_path / "run"
+    pretrain(tiny_config(pretrain={"steps": 10, "checkpoint_every": 10}), run, console=QUIET)
+    (run / "prior-checkpoints" / "step-000010" / "training.safetensors").unlink()
+    with pytest.raises(CheckpointError, match=r"step-000010 lacks training\.safetensors"):
+        pretrain(tiny_config(pretrain={"steps": 20}), run, resume=True, console=QUIET)
+
+
 def test_resume_loads_optimizer_state(data, tmp_path):
     config = tiny_config(pretrain={"steps": 5, "checkpoint_every": 5})
     pretrain(config, tmp_path / "run", console=QUIET)
-    from skillplan.checkpoint import read_training_state
-
     trainer = JointTrainer(SkillModel.load(tmp_path / "run" / "prior"))
     trainer.load_state_tensors(read_training_state(tmp_path / "run" / "prior"))
     assert trainer.step_count == 5

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import math
 
+import gymnasium as gym
+import numpy as np
 import pytest
 import torch
 
 from skillplan.agents.networks import SquashedGaussian
-from skillplan.agents.replay import ReplayBuffer
-from skillplan.agents.sac import SACConfig, SoftActorCritic
+from skillplan.agents.replay import Batch, ReplayBuffer
+from skillplan.agents.sac import SAC, SACAgentConfig, SACConfig, SoftActorCritic
 from skillplan.models.mlp import mlp
 
 
@@ -106,3 +108,68 @@ def test_sequences_stay_inside_episodes_and_off_the_write_head():
     assert (obs[:, 1:] - obs[:, :-1] == 1).all(), "a run crossed the write head"
     t = runs.action[..., 0]
     assert (t[:, 1:] - t[:, :-1] == 1).all(), "a run crossed an episode end"
+
+
+def hand_batch() -> Batch:
+    """Four transitions: the first two terminated, the other two not (time-limit cuts or mid-episode)."""
+    gen = torch.Generator().manual_seed(3)
+    return Batch(obs=torch.randn(4, 3, generator=gen), action=torch.rand(4, 1, generator=gen) * 2 - 1,
+                 reward=torch.tensor([1.0, -0.5, 0.25, 2.0]), next_obs=torch.randn(4, 3, generator=gen),
+                 terminated=torch.tensor([1.0, 1.0, 0.0, 0.0]))
+
+
+def prior_at(mean: float, std: float):
+    def prior(obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return torch.full((len(obs), 1), mean), torch.full((len(obs), 1), std)
+    return prior
+
+
+@pytest.mark.parametrize("with_prior", [False, True], ids=["sac", "ssac"])
+def test_critic_target_by_hand(with_prior):
+    """target = r + γ (1 − terminated) (min Q̄(s', a') − α d(s', a')), a' ~ π(s'), with d = log π(a'|s')
+    for SAC and log π(a'|s') − log p(a'|s') for SSAC: the KL is paid, not earned, in the target."""
+    torch.manual_seed(0)
+    config = SACConfig(hidden=(16,), init_alpha=0.7, gamma=0.9, auto_alpha=False)
+    agent = SoftActorCritic(3, 1, 1.0, config, prior=prior_at(0.8, 0.05) if with_prior else None)
+    with torch.no_grad():
+        agent.critic_target.head.bias.fill_(10.0)  # values well away from 0: a dropped term shows
+    batch = hand_batch()
+    torch.manual_seed(7)
+    with torch.no_grad():
+        next_action, log_pi = agent.actor(batch.next_obs)
+        divergence = log_pi
+        if with_prior:
+            divergence = log_pi - torch.distributions.Normal(0.8, 0.05).log_prob(next_action).sum(-1)
+        next_value = agent.critic_target(batch.next_obs, next_action).min(0).values - 0.7 * divergence
+        target = batch.reward + 0.9 * (1 - batch.terminated) * next_value
+        q = agent.critic(batch.obs, batch.action)
+    assert target[:2].tolist() == batch.reward[:2].tolist()  # terminated: the reward alone
+    assert (target[2:] - batch.reward[2:]).abs().min() > 5  # bootstrapped from values near 10
+    if with_prior:
+        assert divergence.mean() > 10  # far from a sharp prior, so the sign of its term matters
+    torch.manual_seed(7)  # the update draws the same a' ~ π(s')
+    reported = agent.update(batch)["critic_loss"]
+    assert reported == pytest.approx((q - target).pow(2).mean().item(), rel=1e-5)
+
+
+@pytest.mark.parametrize("delta, direction", [(-50.0, 1), (50.0, -1)])
+def test_ssac_alpha_moves_toward_delta(delta, direction):
+    """α grows while the KL to the prior exceeds δ and shrinks while it is below."""
+    torch.manual_seed(0)
+    config = SACConfig(hidden=(16,), init_alpha=1.0, lr=0.01, target_divergence=delta)
+    agent = SoftActorCritic(3, 1, 1.0, config, prior=prior_at(0.0, 0.5))
+    before = agent.log_alpha.item()
+    for _ in range(5):
+        divergence = agent.update(hand_batch())["divergence"]
+        assert abs(divergence) < 20  # so δ = ±50 lies on a known side of it
+    assert direction * (agent.log_alpha.item() - before) == pytest.approx(5 * 0.01, rel=0.1)
+
+
+def test_agents_store_terminated_and_not_truncated():
+    """A time-limit cut keeps its value: only `terminated` stops bootstrapping (CEM's episode ends
+    also mark truncations, where its sequences must not cross)."""
+    agent = SAC(gym.make("Pendulum-v1"), SACAgentConfig(buffer_size=10, sac=SACConfig(hidden=(8,))))
+    obs = np.zeros(3, np.float32)
+    agent.observe(obs, np.zeros(1, np.float32), 0.0, obs, False, True)
+    agent.observe(obs, np.zeros(1, np.float32), 0.0, obs, True, False)
+    assert agent.replay.terminated[:2].tolist() == [0.0, 1.0]

@@ -22,6 +22,7 @@ from skillplan.data.writing import write_dataset
 from skillplan.envs.base import make_base_env
 from skillplan.errors import CheckpointError, ConfigError, SkillplanError
 from skillplan.pretrain import pretrain
+from tests.reproducibility import differing_tensors, metrics_rows
 
 H = 4  # the tiny priors' skill horizon
 TINY = {"model": {"horizon": H, "z_dim": 4, "hidden": 32, "depth": 1, "latent_dim": 16},
@@ -184,17 +185,6 @@ def test_ssac_trains_on_a_skill_env_and_round_trips(priors, tmp_path):
     np.testing.assert_array_equal(loaded.predict(obs), agent.predict(obs))
 
 
-def test_ssac_training_with_one_seed_gives_identical_weights(priors, tmp_path):
-    states = []
-    for run in ("a", "b"):
-        env = gym.make("SkillPointMaze-v0", prior=priors["maze"], low_level_steps=80)
-        agent = SSAC(env, SSACConfig(**FAST))
-        agent.learn(200, tmp_path / run, show_progress=False)
-        states.append(agent.state_tensors())
-    assert states[0].keys() == states[1].keys()
-    assert [k for k in states[0] if not torch.equal(states[0][k], states[1][k])] == []
-
-
 def test_ssac_bf16_updates_stay_finite_where_the_prior_sits_at_the_action_bound(priors):
     env = gym.make("SkillPointMaze-v0", prior=priors["maze"])
     sac = SSACConfig().sac.model_copy(update={"precision": "bf16"})
@@ -286,6 +276,35 @@ def test_cem_plans_alike_through_the_fused_heads_and_the_separate_ones(priors):
         assert torch.equal(fused.last_plan, separate.last_plan)
 
 
+def skill_agent(name: str, prior: str, every: int = 200) -> CEM | SSAC:
+    """A small SSAC or CEM agent on the maze, evaluating and checkpointing every `every` env steps."""
+    agent = tiny_cem(prior) if name == "cem" else SSAC(
+        gym.make("SkillPointMaze-v0", prior=prior, low_level_steps=80),
+        SSACConfig(**FAST, sac=SSACConfig().sac.model_copy(update={"hidden": (32, 32), "batch_size": 32})))
+    agent.config.eval_every = agent.config.checkpoint_every = every
+    return agent
+
+
+def test_ssac_training_with_one_seed_gives_identical_weights(priors, tmp_path):
+    runs = [skill_agent("ssac", priors["maze"]).learn(120, tmp_path / run, show_progress=False)
+            for run in "ab"]
+    assert differing_tensors(runs[0].state_tensors(), runs[1].state_tensors()) == []
+    assert metrics_rows(tmp_path / "a") == metrics_rows(tmp_path / "b")
+
+
+@pytest.mark.parametrize("name", ["ssac", "cem"])
+def test_resume_equals_the_uninterrupted_run(priors, tmp_path, name):
+    """100 env steps, then a resume to 200, is the run of 200 steps in one go: weights, optimizer
+    state, replay, every generator (the planner's too) and the metrics rows. Episodes take 80 steps,
+    so the checkpoint at 100 falls mid-episode."""
+    whole = skill_agent(name, priors["maze"], every=100).learn(200, tmp_path / "whole", show_progress=False)
+    skill_agent(name, priors["maze"], every=100).learn(100, tmp_path / "halves", show_progress=False)
+    resumed = skill_agent(name, priors["maze"], every=100)
+    resumed.learn(200, tmp_path / "halves", resume=True, show_progress=False)
+    assert differing_tensors(whole.state_tensors(), resumed.state_tensors()) == []
+    assert metrics_rows(tmp_path / "whole") == metrics_rows(tmp_path / "halves")
+
+
 def test_cem_trains_and_its_losses_move(priors, tmp_path):
     agent = tiny_cem(priors["maze"])
     agent.learn(200, show_progress=False)
@@ -300,6 +319,45 @@ def test_cem_trains_and_its_losses_move(priors, tmp_path):
     agent.save(tmp_path / "agent")
     loaded = CEM.load(tmp_path / "agent")
     assert loaded.env_steps == agent.env_steps and loaded.replay.size == agent.replay.size
+
+
+def test_cem_value_target_by_hand(priors):
+    """Q(h_k, z_k) regresses on r_k + γ (1 − terminated_k) min Q̄(E(s'_k), π(E(s'_k))) along the run,
+    each step weighted ρ^k: terminated transitions keep their reward alone."""
+    agent = tiny_cem(priors["maze"])
+    model, cfg = agent.model, agent.config.learn
+    with torch.no_grad():
+        model.critic_target.head.bias.fill_(10.0)  # values well away from 0: a dropped term shows
+    gen = torch.Generator().manual_seed(0)
+    obs, next_obs = torch.randn(4, 2, 6, generator=gen), torch.randn(4, 2, 6, generator=gen)
+    z = torch.rand(4, 2, 4, generator=gen) * 2 - 1
+    reward = torch.tensor([[1.0, 0.5], [0.0, 2.0], [1.5, 0.0], [0.25, 1.0]])
+    terminated = torch.tensor([[0.0, 1.0], [0.0, 0.0], [0.0, 1.0], [0.0, 0.0]])
+    agent.replay.sample_sequences = lambda *_: Batch(obs, z, reward, next_obs, terminated)
+    with torch.no_grad():
+        expected, h = 0.0, model.encode(obs[:, 0])
+        for k in range(2):
+            next_h = model.encode(next_obs[:, k])
+            next_z = model.policy(next_h)[0].clamp(-agent.bound, agent.bound)
+            next_value = model.critic_target(next_h, next_z).min(0).values
+            target = reward[:, k] + cfg.gamma * (1 - terminated[:, k]) * next_value
+            if k == 1:
+                assert torch.equal(target[terminated[:, 1] == 1], reward[terminated[:, 1] == 1, 1])
+                assert (target - reward[:, k]).abs().max() > 5
+            expected += cfg.rho ** k * (model.critic(h, z[:, k]) - target).pow(2).mean().item()
+            h = model.next_latent(h, z[:, k])
+    agent.config.learn = cfg.model_copy(update={"sequence": 2, "batch_size": 4})
+    assert agent.update()["value_loss"] == pytest.approx(expected, rel=1e-5)
+
+
+def test_cem_stores_terminated_apart_from_episode_ends(priors):
+    """A time-limit cut ends the episode (no replayed run crosses it) but keeps its value."""
+    agent = tiny_cem(priors["maze"])
+    obs, z = np.zeros(6, np.float32), np.zeros(4, np.float32)
+    agent.observe(obs, z, 0.0, obs, False, True)
+    agent.observe(obs, z, 0.0, obs, True, False)
+    assert agent.replay.terminated[:2].tolist() == [0.0, 1.0]
+    assert agent.replay.episode_end[:2].tolist() == [True, True]
 
 
 def test_cem_alpha_ignores_kl_the_actor_cannot_reduce(priors, monkeypatch):

@@ -2,16 +2,24 @@
 
 `Agent(env, config).learn(total_env_steps)`, `.predict(obs)`, `.save(dir)`, `Agent.load(dir)`.
 Env steps are low-level steps: a skill env reports how many each skill took (`low_level_steps`).
+
+A run is a function of its seed: episode k resets the env with a seed drawn from (seed, k), and a
+checkpoint holds every random generator's state plus the actions of the unfinished episode. A
+resumed run replays those actions from the episode's reset (the envs are deterministic given
+their seed) and goes on exactly as the uninterrupted run would have.
 """
 
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 import math
+import os
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -27,9 +35,11 @@ import skillplan
 from skillplan.config import Section
 from skillplan.device import resolve_device
 from skillplan.errors import CheckpointError, ConfigError, TrainingDivergedError
-from skillplan.io import atomic_directory, save_figure
+from skillplan.interrupt import StopRequest
+from skillplan.io import save_figure
 from skillplan.progress import progress_bar
 from skillplan.runlog import RunLog
+from skillplan.versions import candidates, resolve, write_version
 
 AGENT_DIR = "agent"
 STATE, CONFIG, METADATA = "state.safetensors", "config.json", "metadata.json"
@@ -49,6 +59,29 @@ class LoopConfig(Section):
     checkpoint_every: int = 10_000
     seed: int = 0
     threads: int = 2
+
+
+def episode_seed(seed: int, episode: int) -> int:
+    """The env's reset seed for episode `episode` of a run seeded `seed`."""
+    return int(np.random.SeedSequence([seed, episode]).generate_state(1)[0])
+
+
+@dataclass
+class LoopState:
+    """Where the training loop stands, beyond the agent's tensors: saved in every checkpoint."""
+
+    episode: int = 0  # index of the current episode (its reset seed is `episode_seed(seed, episode)`)
+    actions: list[np.ndarray] = dataclasses.field(default_factory=list)  # taken so far in the current episode
+    episode_return: float = 0.0
+    since_update: int = 0
+    losses: dict[str, float] = dataclasses.field(default_factory=dict)  # the last update's, for evaluations
+    next_eval: int | None = None
+    next_ckpt: int | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"episode": self.episode, "episode_return": self.episode_return,
+                "since_update": self.since_update, "losses": self.losses,
+                "next_eval": self.next_eval, "next_ckpt": self.next_ckpt}
 
 
 def episode_metrics(returns: list[float], infos: list[dict[str, Any]]) -> dict[str, float]:
@@ -77,6 +110,8 @@ class Agent(ABC):
         torch.set_num_threads(self.config.threads)
         torch.manual_seed(self.config.seed)
         self.rng = np.random.default_rng(self.config.seed)
+        self.loop = LoopState()
+        self.stopped = False  # the last `learn` ended early, on a stop request
 
     # ---- what each agent implements ------------------------------------------------------------
     @abstractmethod
@@ -124,18 +159,20 @@ class Agent(ABC):
 
     def learn(self, total_env_steps: int, run_dir: Path | None = None, *, resume: bool = False,
               console: Console | None = None, show_progress: bool = True,
-              on_step: Callable[[int], None] | None = None, loggers: Sequence[str] = ("csv",)) -> Agent:
+              on_step: Callable[[int], None] | None = None, loggers: Sequence[str] = ("csv",),
+              stop: StopRequest | None = None) -> Agent:
         """Train until `total_env_steps` low-level env steps, evaluating and checkpointing into `run_dir`.
 
         `on_step(env_steps)` is called after every env step (the benchmark suite's progress display).
         `loggers`: csv, and any of tensorboard and wandb (see `skillplan.runlog`).
+        When `stop` is requested the loop finishes the step, checkpoints and returns (`self.stopped`).
         """
         cfg = self.config
         if run_dir is not None:
             run_dir = Path(run_dir)
             if resume:
-                self._resume(run_dir)
-            elif (run_dir / AGENT_DIR).exists():
+                self._resume(run_dir, console or Console(stderr=True))
+            elif os.path.lexists(run_dir / AGENT_DIR):
                 raise ConfigError(f"'{run_dir}' already holds a training run. Pass --resume to continue "
                                   "it, or choose another --out.")
             run_dir.mkdir(parents=True, exist_ok=True)
@@ -143,11 +180,12 @@ class Agent(ABC):
         if run_dir is not None:
             log = RunLog(run_dir, self.env_steps, loggers, self._run_config(total_env_steps))
         eval_env = _fresh_copy(self.env)
-        next_eval = (self.env_steps // cfg.eval_every + 1) * cfg.eval_every
-        next_ckpt = (self.env_steps // cfg.checkpoint_every + 1) * cfg.checkpoint_every
-        obs, _ = self.env.reset(seed=cfg.seed + self.env_steps)
-        self.episode_start()
-        episode_return, losses, last, since_update = 0.0, {}, "—", 0
+        loop, self.stopped = self.loop, False
+        if loop.next_eval is None or loop.next_ckpt is None:
+            loop.next_eval = (self.env_steps // cfg.eval_every + 1) * cfg.eval_every
+            loop.next_ckpt = (self.env_steps // cfg.checkpoint_every + 1) * cfg.checkpoint_every
+        obs = self._enter_episode()
+        last = "—"
         started, steps_at_start = time.perf_counter(), self.env_steps  # a resumed run's rate: its own steps
         status = TextColumn("{task.fields[status]}")
         with progress_bar(console, status, disable=not show_progress) as progress:
@@ -156,45 +194,52 @@ class Agent(ABC):
             while self.env_steps < total_env_steps:
                 action = self.act(obs, explore=True)
                 next_obs, reward, terminated, truncated, info = self.env.step(action)
+                loop.actions.append(np.array(action, copy=True))
                 self.observe(obs, action, float(reward), next_obs, terminated, truncated)
                 self.env_steps += int(info.get("low_level_steps", 1))
-                episode_return += float(reward)
+                loop.episode_return += float(reward)
                 obs = next_obs
                 if terminated or truncated:
-                    train_row = {"train/return": episode_return, **{
-                        f"train/{k}": v for k, v in episode_metrics([episode_return], [info]).items()
+                    train_row = {"train/return": loop.episode_return, **{
+                        f"train/{k}": v for k, v in episode_metrics([loop.episode_return], [info]).items()
                         if k != "return"}}
                     if log is not None:
                         log.log(self.env_steps, train_row)
-                    obs, _ = self.env.reset()
+                    loop.episode, loop.actions, loop.episode_return = loop.episode + 1, [], 0.0
+                    obs, _ = self.env.reset(seed=episode_seed(cfg.seed, loop.episode))
                     self.episode_start()
-                    episode_return = 0.0
                 if self.env_steps >= cfg.learning_starts:
-                    since_update += 1
-                    if since_update == cfg.update_every:
-                        since_update = 0
+                    loop.since_update += 1
+                    if loop.since_update == cfg.update_every:
+                        loop.since_update = 0
                         for _ in range(cfg.updates_per_step):
-                            losses = self.update()
-                        self._check_finite(losses, run_dir)
-                if self.env_steps >= next_eval or self.env_steps >= total_env_steps:
+                            loop.losses = self.update()
+                        self._check_finite(loop.losses, run_dir)
+                if self.env_steps >= loop.next_eval or self.env_steps >= total_env_steps:
                     result = self.evaluate(cfg.eval_episodes, eval_env)
                     last = ", ".join(f"{k} {v:.2f}" for k, v in result.items())
                     if log is not None:
                         sps = (self.env_steps - steps_at_start) / max(time.perf_counter() - started, 1e-9)
                         log.log(self.env_steps, {**{f"eval/{k}": v for k, v in result.items()},
-                                                 **losses, "env_steps_per_s": sps})
+                                                 **loop.losses, "env_steps_per_s": sps})
                         log.flush()  # metrics.csv shows every evaluation as it happens
-                    next_eval += cfg.eval_every
-                if run_dir is not None and (self.env_steps >= next_ckpt or self.env_steps >= total_env_steps):
+                    loop.next_eval += cfg.eval_every
+                checkpoint_due = self.env_steps >= loop.next_ckpt or self.env_steps >= total_env_steps
+                if checkpoint_due:
+                    loop.next_ckpt += cfg.checkpoint_every
+                if run_dir is not None and (checkpoint_due or (stop is not None and stop.requested)):
+                    log.flush()  # the rows up to the checkpoint's step are on disk before it is
                     self.save(run_dir / AGENT_DIR)
-                    log.flush()
-                    next_ckpt += cfg.checkpoint_every
                 progress.update(task, completed=min(self.env_steps, total_env_steps), status=f"eval: {last}")
                 if on_step is not None:
                     on_step(self.env_steps)
+                if stop is not None and stop.requested:
+                    self.stopped = True
+                    break
         if log is not None:
             log.close()
-            plot_learning_curve(log, run_dir / "learning_curve.png", self.name)
+            if not self.stopped:
+                plot_learning_curve(log, run_dir / "learning_curve.png", self.name)
         return self
 
     def _run_config(self, total_env_steps: int) -> dict[str, Any]:
@@ -203,23 +248,40 @@ class Agent(ABC):
         return {"agent": self.name, "env": spec and spec.id, "env_kwargs": spec.kwargs if spec else {},
                 "steps": total_env_steps, "config": self.config.model_dump(mode="json")}
 
+    def _enter_episode(self) -> np.ndarray:
+        """Reset the env for the current episode and replay the actions it already took."""
+        seed = episode_seed(self.config.seed, self.loop.episode)
+        obs, _ = self.env.reset(seed=seed)
+        if self.env_steps == 0 and self.loop.episode == 0 and not self.loop.actions:
+            self.episode_start()
+        for action in self.loop.actions:
+            obs, *_ = self.env.step(action)
+        return obs
+
     # ---- persistence ---------------------------------------------------------------------------
     def save(self, path: Path) -> None:
-        """Write the agent (state tensors + config + metadata) as one atomic directory."""
-        with atomic_directory(Path(path)) as staging:
-            save_file({k: v.detach().cpu().contiguous() for k, v in self.state_tensors().items()},
-                      str(staging / STATE))
+        """Write a version of the agent checkpoint `path` (state tensors, loop and random generator
+        states, config, metadata); `path` then leads to it (see `skillplan.versions`)."""
+        state = {**self.state_tensors(), "rng.torch": torch.get_rng_state()}
+        if self.loop.actions:
+            state["loop.actions"] = torch.from_numpy(np.stack(self.loop.actions))
+        spec = self.env.spec.to_json() if self.env.spec is not None else None
+        meta = {"agent": self.name, "env_steps": self.env_steps, "env_spec": spec,
+                "version": skillplan.__version__,
+                "loop": {**self.loop.to_json(), "numpy_rng": self.rng.bit_generator.state}}
+
+        def write(staging: Path) -> None:
+            save_file({k: v.detach().cpu().contiguous() for k, v in state.items()}, str(staging / STATE))
             (staging / CONFIG).write_text(self.config.model_dump_json(indent=2))
-            spec = self.env.spec.to_json() if self.env.spec is not None else None
-            meta = {"agent": self.name, "env_steps": self.env_steps, "env_spec": spec,
-                    "version": skillplan.__version__}
             (staging / METADATA).write_text(json.dumps(meta, indent=2))
+
+        write_version(Path(path), self.env_steps, write)
 
     @classmethod
     def load(cls, path: Path, env: gym.Env | None = None, device: torch.device | str = "cpu") -> Agent:
         """An agent from `save`'s directory, onto `device`; the env is re-made from its saved spec unless
         given."""
-        path = Path(path)
+        path = resolve(Path(path))
         config, meta = _read_agent_files(path)
         if meta["agent"] != cls.name:
             raise CheckpointError(f"'{path}' holds a '{meta['agent']}' agent, not '{cls.name}'.")
@@ -228,33 +290,65 @@ class Agent(ABC):
                 raise CheckpointError(f"'{path}' was saved from an env without a spec; pass env=...")
             env = gym.make(gym.envs.registration.EnvSpec.from_json(meta["env_spec"]))
         agent = cls(env, cls.config_class.model_validate(config), device)
-        agent._load_state(path)
-        agent.env_steps = int(meta["env_steps"])
+        agent._load_state(path, meta)
         return agent
 
-    def _resume(self, run_dir: Path) -> None:
-        path = run_dir / AGENT_DIR
-        config, meta = _read_agent_files(path)
+    def _resume(self, run_dir: Path, console: Console) -> None:
+        """Load the newest readable version of the run's checkpoint; say so when it had to fall back."""
+        link = run_dir / AGENT_DIR
+        found = candidates(link, (STATE, CONFIG, METADATA))
+        if not found:
+            raise CheckpointError(f"Nothing to resume: '{link}' does not exist. Drop --resume to start a "
+                                  "new run there.")
+        failures = []
+        for path in found:
+            try:
+                config, meta = _read_agent_files(path)
+                self._check_same_config(config, run_dir)
+                self._load_state(path, meta)
+            except CheckpointError as exc:
+                failures.append(f"{path.name}: {exc}")
+                continue
+            if failures:
+                console.print(f"[yellow]Newer checkpoint versions could not be read ({'; '.join(failures)}). "
+                              f"Resuming from {path} (env step {self.env_steps:,}).[/yellow]")
+            return
+        raise CheckpointError(f"No version of the checkpoint '{link}' can be read: {'; '.join(failures)}")
+
+    def _check_same_config(self, config: dict[str, Any], run_dir: Path) -> None:
         saved = self.config_class.model_validate(config)
         if saved != self.config:
             diffs = [f"{k}: {getattr(saved, k)} → {getattr(self.config, k)}"
                      for k in type(self.config).model_fields if getattr(saved, k) != getattr(self.config, k)]
             raise ConfigError(f"--resume on '{run_dir}' with a different config: {'; '.join(diffs)}. "
                               "Resume with the original options, or start a new --out.")
-        self._load_state(path)
-        self.env_steps = int(meta["env_steps"])
 
-    def _load_state(self, path: Path) -> None:
+    def _load_state(self, path: Path, meta: dict[str, Any]) -> None:
+        """The agent's tensors, its step, and (in checkpoints that hold them) loop and generator states."""
         try:
-            self.load_state_tensors(load_file(str(path / STATE)))
+            state = load_file(str(path / STATE))
+            self.load_state_tensors(state)
         except Exception as exc:
             raise CheckpointError(f"'{path / STATE}' is corrupt or from another agent setup: {exc}") from None
+        self.env_steps = int(meta["env_steps"])
+        saved = meta.get("loop")
+        if saved is None:  # an earlier release's checkpoint: the run goes on from a fresh episode
+            self.loop = LoopState()
+            return
+        actions = state.get("loop.actions")
+        self.loop = LoopState(
+            episode=saved["episode"], actions=list(actions.numpy()) if actions is not None else [],
+            episode_return=saved["episode_return"], since_update=saved["since_update"],
+            losses=saved["losses"], next_eval=saved["next_eval"], next_ckpt=saved["next_ckpt"],
+        )
+        self.rng.bit_generator.state = saved["numpy_rng"]
+        torch.set_rng_state(state["rng.torch"])
 
     def _check_finite(self, losses: dict[str, float], run_dir: Path | None) -> None:
         bad = [k for k, v in losses.items() if not math.isfinite(v)]
         if bad:
             kept = (f"The last good checkpoint is kept in {run_dir / AGENT_DIR}." if run_dir is not None
-                    and (run_dir / AGENT_DIR).exists() else "No checkpoint had been written yet.")
+                    and os.path.lexists(run_dir / AGENT_DIR) else "No checkpoint had been written yet.")
             raise TrainingDivergedError(
                 f"Training diverged at env step {self.env_steps}: {', '.join(bad)} became NaN or inf. "
                 f"{kept} Lower the learning rate or check the rewards."
@@ -315,8 +409,14 @@ def _read_agent_files(path: Path) -> tuple[dict, dict]:
 
 
 def _fresh_copy(env: gym.Env) -> gym.Env:
-    """A second instance of `env` for evaluation, re-made from its spec when it has one."""
-    return gym.make(env.spec) if env.spec is not None else env
+    """A second instance of `env` for evaluation, re-made from its spec when it has one.
+
+    Making it draws no numbers from the run's torch generator (a skill env builds a model).
+    """
+    if env.spec is None:
+        return env
+    with torch.random.fork_rng():
+        return gym.make(env.spec)
 
 
 def plot_learning_curve(log: RunLog, path: Path, title: str) -> None:

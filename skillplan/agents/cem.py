@@ -254,8 +254,11 @@ class CEM(Agent):
     def state_tensors(self) -> dict[str, torch.Tensor]:
         model = {f"model.{k}": v for k, v in self.model.state_dict().items()}
         replay = {f"replay.{k}": v for k, v in self.replay.state_dict().items()}
+        planner = {"planner.generator": self.planner.generator.get_state()}
+        if self.planner.last_plan is not None:  # the warm start of the episode under way
+            planner["planner.plan"] = self.planner.last_plan
         return {**model, "log_alpha": self.log_alpha.detach().reshape(1),
-                **optimizer_tensors(self._optimizers()), **replay}
+                **optimizer_tensors(self._optimizers()), **replay, **planner}
 
     def load_state_tensors(self, state: dict[str, torch.Tensor]) -> None:
         self.model.load_state_dict({k[6:]: v for k, v in state.items() if k.startswith("model.")})
@@ -263,3 +266,6 @@ class CEM(Agent):
             self.log_alpha.copy_(state["log_alpha"][0])
         load_optimizer_tensors(self._optimizers(), state)
         self.replay.load_state_dict({k[7:]: v for k, v in state.items() if k.startswith("replay.")})
+        if "planner.generator" in state:  # absent from checkpoints of earlier releases
+            self.planner.generator.set_state(state["planner.generator"])
+            self.planner.resume(state.get("planner.plan"))

@@ -135,6 +135,10 @@ class CEMPlanner:
         """Forget the previous plan: the next decision starts from a zero mean."""
         self._prev_mean = None
 
+    def resume(self, plan: Tensor | None) -> None:
+        """Take up a saved `last_plan` as the next decision's warm start (None: as after `reset`)."""
+        self._prev_mean = plan
+
     def _returns(self, h0: Tensor, z: Tensor) -> Tensor:
         """Model return G of each skill sequence z [T, B, Dz] from h0 [1, Dh], in float32: [B]."""
         cfg = self.config

@@ -73,14 +73,18 @@ class ReplayBuffer:
                        (self.obs, self.action, self.reward, self.next_obs, self.terminated)))
 
     def state_dict(self) -> dict[str, torch.Tensor]:
-        """The filled part of the buffer, for checkpoints (safetensors-compatible CPU tensors)."""
+        """The filled part of the buffer and its sampler's state, for checkpoints (safetensors-compatible
+        CPU tensors)."""
         n = self.size
         return {"obs": self.obs[:n].cpu(), "action": self.action[:n].cpu(), "reward": self.reward[:n].cpu(),
                 "next_obs": self.next_obs[:n].cpu(), "terminated": self.terminated[:n].cpu(),
-                "episode_end": self.episode_end[:n], "cursor": torch.tensor([self.cursor])}
+                "episode_end": self.episode_end[:n], "cursor": torch.tensor([self.cursor]),
+                "generator": self._generator.get_state()}
 
     def load_state_dict(self, state: dict[str, torch.Tensor]) -> None:
         n = len(state["reward"])
         for name in ("obs", "action", "reward", "next_obs", "terminated", "episode_end"):
             getattr(self, name)[:n] = state[name]
         self.size, self.cursor = n, int(state["cursor"][0])
+        if "generator" in state:  # absent from checkpoints of earlier releases
+            self._generator.set_state(state["generator"])

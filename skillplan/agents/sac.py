@@ -162,7 +162,8 @@ class SAC(Agent):
 
     def act(self, obs: np.ndarray, explore: bool) -> np.ndarray:
         if explore and self.env_steps < self.config.learning_starts and self.learner.prior is None:
-            return self.env.action_space.sample()  # uniform warm-up, as SAC does without a prior
+            space = self.env.action_space  # uniform warm-up, as SAC does without a prior; seeded by the run
+            return self.rng.uniform(space.low, space.high).astype(space.dtype)
         obs_t = torch.as_tensor(obs, dtype=torch.float32, device=self.device).unsqueeze(0)
         return self.learner.act(obs_t, deterministic=not explore)[0].cpu().numpy()
 

@@ -45,6 +45,11 @@ class WindowSampler:
         self._generator = torch.Generator().manual_seed(seed)
 
     @property
+    def generator(self) -> torch.Generator:
+        """The generator of the draws: its state goes into checkpoints, so a resume draws on as before."""
+        return self._generator
+
+    @property
     def n_windows(self) -> int:
         """How many distinct windows there are to draw from."""
         return len(self._obs_start)
