@@ -27,3 +27,7 @@ class ScriptedDemonstrator(Protocol):
     def episode(self, env: gym.Env, seed: int, kind: DataKind) -> EpisodeBuffer:
         """One episode, fully determined by `seed`. Observations hold T+1 entries, the rest T."""
         ...
+
+    def dataset_metadata(self, kind: DataKind) -> dict[str, str]:
+        """Extra string fields for the Minari metadata of the `kind` dataset."""
+        ...

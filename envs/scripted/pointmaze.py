@@ -164,6 +164,9 @@ class PointMazeDemonstrator:
         default_factory=lambda: {"general": 1000, "expert": 100}
     )
 
+    def dataset_metadata(self, kind: DataKind) -> dict[str, str]:
+        return {}
+
     def make_env(self, kind: DataKind) -> gym.Env:
         """Episodic PointMaze: `continuing_task=False` terminates once the goal is within 0.45."""
         gym.register_envs(gymnasium_robotics)
