@@ -7,6 +7,7 @@ import sys
 import typer
 from rich.console import Console
 from rich.panel import Panel
+from rich.text import Text
 
 import skillplan
 from skillplan.cli.benchmark import benchmark_app
@@ -59,7 +60,8 @@ def run() -> None:
     except SkillplanError as exc:
         if _state["debug"]:
             raise
-        err_console.print(Panel(str(exc), title="skillplan: error", border_style="red", expand=False))
+        # Text: a message is plain, so brackets in it (a YAML list, say) are not markup.
+        err_console.print(Panel(Text(str(exc)), title="skillplan: error", border_style="red", expand=False))
         sys.exit(2)
     except KeyboardInterrupt:
         err_console.print("[yellow]Interrupted; nothing half-written was kept.[/yellow]")

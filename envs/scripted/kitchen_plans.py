@@ -230,7 +230,7 @@ def load_plans(path: Path) -> PlanTable:
     try:
         raw = yaml.safe_load(Path(path).read_text())
     except (OSError, yaml.YAMLError) as exc:
-        raise _plan_error(path, f"it could not be read as YAML ({exc})") from None
+        raise _plan_error(path, f"it could not be read as YAML ({' '.join(str(exc).split())})") from None
     if not isinstance(raw, list) or not raw:
         held = "nothing" if raw is None else f"a {type(raw).__name__}"
         raise _plan_error(path, f"it holds {held}, not a non-empty list of plans")
