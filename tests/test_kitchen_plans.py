@@ -12,7 +12,9 @@ import pytest
 from typer.testing import CliRunner
 
 from skillplan.cli.main import app
+from skillplan.data.catalog import resolve
 from skillplan.data.writing import dataset_exists
+from skillplan.envs.generate import demonstrator
 from skillplan.envs.scripted.kitchen_plans import (
     EXPERT_SEQUENCE,
     RPL_MIXED,
@@ -134,6 +136,12 @@ def test_generate_with_a_bad_plan_file_fails_and_writes_nothing(plan_file, case)
     assert all(task in str(result.exception) for task in SUBTASKS)
     assert not dataset_exists("skillplan/kitchen-scripted/general-v0")
     assert not dataset_exists("skillplan/kitchen-scripted/expert-v0")
+
+
+def test_both_kitchen_generators_are_named_datasets():
+    assert demonstrator("kitchen-scripted").plans == RPL_MIXED
+    assert demonstrator("kitchen-scripted-uniform").plans == UniformPlans()
+    assert resolve("kitchen-scripted-uniform").generator == "kitchen-scripted-uniform"
 
 
 def test_plans_apply_to_kitchen_generators_only(plan_file):
