@@ -19,7 +19,7 @@ from rich.progress import Progress
 from skillplan.data.catalog import CATALOG
 from skillplan.data.writing import dataset_exists, write_dataset
 from skillplan.envs.scripted.base import DataKind, ScriptedDemonstrator
-from skillplan.envs.scripted.kitchen_plans import PlanTable
+from skillplan.envs.scripted.kitchen_plans import PlanTable, stratified_quantiles
 from skillplan.errors import DatasetError
 
 # Generated dataset name -> (module, attribute) of its demonstrator.
@@ -64,19 +64,19 @@ def episode_seeds(seed: int, kind: DataKind, n: int) -> np.ndarray:
 _worker_envs: dict = {}
 
 
-def _worker_episode(job: tuple[ScriptedDemonstrator, DataKind, int]) -> EpisodeBuffer:
+def _worker_episode(job: tuple[ScriptedDemonstrator, DataKind, int, float]) -> EpisodeBuffer:
     """Run one episode in a worker, reusing that worker's env for its demonstrator and kind."""
-    demo, kind, seed = job
+    demo, kind, seed, quantile = job
     with _quiet_env_checker():
         if (demo.name, kind) not in _worker_envs:
             _worker_envs[(demo.name, kind)] = demo.make_env(kind)
-        return demo.episode(_worker_envs[(demo.name, kind)], seed, kind)
+        return demo.episode(_worker_envs[(demo.name, kind)], seed, kind, quantile)
 
 
 def _episodes(
-    demo: ScriptedDemonstrator, kind: DataKind, seeds: np.ndarray, workers: int
+    demo: ScriptedDemonstrator, kind: DataKind, seeds: np.ndarray, quantiles: np.ndarray, workers: int
 ) -> Iterator[EpisodeBuffer]:
-    jobs = [(demo, kind, int(s)) for s in seeds]
+    jobs = [(demo, kind, int(s), float(q)) for s, q in zip(seeds, quantiles, strict=True)]
     if workers <= 1:
         yield from map(_worker_episode, jobs)
         return
@@ -121,9 +121,12 @@ def generate_dataset(
     written = []
     for kind in kinds:
         seeds = episode_seeds(seed, kind, counts[kind])
+        # The episodes' strata for plan tables, from the seed and kind too (a stream of its own).
+        strata = np.random.default_rng(np.random.SeedSequence([seed, KINDS.index(kind), 1]))
+        quantiles = stratified_quantiles(len(seeds), strata)
         task = progress.add_task(f"{name} {kind}", total=len(seeds)) if progress else None
         buffers = []
-        for i, episode in enumerate(_episodes(demo, kind, seeds, workers)):
+        for i, episode in enumerate(_episodes(demo, kind, seeds, quantiles, workers)):
             buffers.append(dataclasses.replace(episode, id=i))
             if progress is not None:
                 progress.advance(task)

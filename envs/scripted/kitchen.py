@@ -609,13 +609,16 @@ class KitchenDemonstrator:
             "FrankaKitchen-v1", max_episode_steps=MAX_EPISODE_STEPS, tasks_to_complete=list(tasks)
         )
 
-    def episode(self, env: gym.Env, seed: int, kind: DataKind) -> EpisodeBuffer:
-        """One episode, fully determined by `seed`; the last step is terminated or truncated."""
+    def episode(
+        self, env: gym.Env, seed: int, kind: DataKind, quantile: float | None = None
+    ) -> EpisodeBuffer:
+        """One episode, fully determined by `seed` and `quantile` (where the plan table is read;
+        see `PlanTable.draw`); the last step is terminated or truncated."""
         rng = np.random.default_rng(seed)
         if kind == "expert":
             run = rollout(env, seed, EXPERT_SEQUENCE, rng, EXPERT_NOISE)
         else:
-            tasks = self.plans.draw(rng)
+            tasks = self.plans.draw(rng, quantile)
             cuts = [rng.integers(5, 60) if rng.random() < ABANDON_PROB else None for _ in tasks]
             run = rollout(env, seed, tasks, rng, GENERAL_NOISE, cuts, self.plans.resumes_abandoned)
         run.truncations[-1] = not run.terminations[-1]

@@ -38,8 +38,9 @@ class PlanSource(Protocol):
     # False: it is play, so the next subtask begins instead.
     resumes_abandoned: bool
 
-    def draw(self, rng: np.random.Generator) -> list[str]:
-        """The subtasks of one episode, in order."""
+    def draw(self, rng: np.random.Generator, quantile: float | None = None) -> list[str]:
+        """The subtasks of one episode, in order; `quantile` (in [0, 1)), if given, places the
+        episode in its dataset's stratified sample."""
         ...
 
     def describe(self) -> str:
@@ -62,9 +63,16 @@ class PlanTable:
     plans: tuple[Plan, ...]
     resumes_abandoned: bool = field(default=True, init=False)
 
-    def draw(self, rng: np.random.Generator) -> list[str]:
-        weights = np.array([p.weight for p in self.plans])
-        return list(self.plans[rng.choice(len(self.plans), p=weights / weights.sum())].tasks)
+    def draw(self, rng: np.random.Generator, quantile: float | None = None) -> list[str]:
+        """The plan whose share of the weights' cumulative sum holds `quantile`, or a random draw.
+
+        With a dataset's episodes at stratified quantiles (`stratified_quantiles`), each plan's
+        episode count is within about one of its weight's share, not a multinomial draw's.
+        """
+        u = rng.random() if quantile is None else quantile
+        cdf = np.cumsum([p.weight for p in self.plans])
+        i = int(np.searchsorted(cdf / cdf[-1], u, side="right"))
+        return list(self.plans[min(i, len(self.plans) - 1)].tasks)
 
     def describe(self) -> str:
         return json.dumps([{"tasks": list(p.tasks), "weight": p.weight} for p in self.plans])
@@ -80,11 +88,17 @@ class UniformPlans:
 
     resumes_abandoned: bool = field(default=False, init=False)
 
-    def draw(self, rng: np.random.Generator) -> list[str]:
+    def draw(self, rng: np.random.Generator, quantile: float | None = None) -> list[str]:
+        """Random play has no mix to match: `quantile` is ignored."""
         return [str(t) for t in rng.permutation(SUBTASKS)[: rng.integers(2, 5)]]
 
     def describe(self) -> str:
         return json.dumps({"uniform": "2-4 distinct subtasks in uniformly random order"})
+
+
+def stratified_quantiles(n: int, rng: np.random.Generator) -> np.ndarray:
+    """One point in each of n equal strata of [0, 1), in random order: a stratified sample."""
+    return (rng.permutation(n) + rng.random(n)) / n
 
 
 def _table(*rows: tuple[tuple[str, ...], float]) -> PlanTable:
