@@ -68,9 +68,9 @@ def test_rpl_table_reproduces_skilds_shares_analytically():
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_drawn_plans_match_skilds_shares_where_uniform_plans_fail(seed):
-    """600 episodes, the dataset's size: stratified, every share lands within 1.5 points (a
-    multinomial draw misses by 5 in about one seed in ten); the uniform source misses the
-    microwave's and the kettle's first shares by far more."""
+    """600 episodes, the dataset's size: stratified, every share lands within 1.5 points (600
+    multinomial draws miss one by more than 5 in a quarter of seeds); the uniform source misses
+    the microwave's and the kettle's first shares by far more."""
     table, uniform = _drawn(RPL_MIXED, 600, seed).shares, _drawn(UniformPlans(), 600, seed).shares
     for branch, targets in SKILD_SHARES.items():
         for task, target in targets.items():
