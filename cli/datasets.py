@@ -75,22 +75,31 @@ def info(name: str = typer.Argument(..., help="A short name (see `datasets list`
 
 @datasets_app.command("generate")
 def generate(
-    name: str = typer.Argument(..., help="kitchen-scripted or pointmaze-scripted."),
+    name: str = typer.Argument(
+        ..., help="kitchen-scripted, kitchen-scripted-uniform or pointmaze-scripted."
+    ),
     episodes: int = typer.Option(
         None, "--episodes", "-n", help="General episodes (expert: 10% as many). Default: demonstrator's."
     ),
     seed: int = typer.Option(0, "--seed", help="Seed; the same seed gives the same data."),
     workers: int = typer.Option(2, "--workers", "-w", help="Worker processes (one per core)."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace the datasets if they exist."),
+    plans: Path = typer.Option(
+        None, "--plans", help="Kitchen only: a YAML list of {tasks: [...], weight: w} plans that "
+        "general episodes are drawn from, in place of the built-in table (see docs/data.md).",
+    ),
 ) -> None:
     """Generate a scripted dataset pair (general + expert) with the built-in demonstrators."""
     from skillplan.envs.generate import demonstrator, generate_dataset
+    from skillplan.envs.scripted.kitchen_plans import load_plans
 
     demonstrator(name)  # an unknown name fails before any work
+    table = None if plans is None else load_plans(plans)
     counts = None if episodes is None else {"general": episodes, "expert": max(1, episodes // 10)}
     with progress_bar(console) as progress:
         paths = generate_dataset(
-            name, episodes=counts, seed=seed, workers=workers, overwrite=overwrite, progress=progress
+            name, episodes=counts, seed=seed, workers=workers, overwrite=overwrite,
+            progress=progress, plans=table,
         )
     for path in paths:
         console.print(f"[green]wrote[/green] {path}")

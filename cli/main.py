@@ -60,7 +60,7 @@ def run() -> None:
     except SkillplanError as exc:
         if _state["debug"]:
             raise
-        # As plain text: a message's "[video]" (in `pip install 'skillplan[video]'`) is no markup.
+        # Plain text: brackets in a message (an extra's name, a YAML list) are not markup.
         err_console.print(Panel(Text(str(exc)), title="skillplan: error", border_style="red", expand=False))
         sys.exit(2)
     except KeyboardInterrupt:

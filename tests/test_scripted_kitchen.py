@@ -11,6 +11,7 @@ from skillplan.data.writing import write_dataset
 from skillplan.envs.scripted.kitchen import (
     DEMONSTRATOR,
     EXPERT_SEQUENCE,
+    GENERAL_NOISE,
     SUBTASKS,
     Scene,
     primitive,
@@ -108,3 +109,13 @@ def test_unknown_subtask_lists_the_seven(env):
     with pytest.raises(SkillplanError) as err:
         primitive("oven door", Scene(env))
     assert all(task in str(err.value) for task in SUBTASKS)
+
+
+def test_an_abandoned_subtask_begins_again_only_when_resumed(env):
+    """Cut 15 steps in, the microwave is still closed: play moves on, a plan begins it again."""
+    tasks, cuts = ["microwave", "light switch"], [15, None]
+    dropped = rollout(env, 0, tasks, np.random.default_rng(0), GENERAL_NOISE, cuts)
+    resumed = rollout(env, 0, tasks, np.random.default_rng(0), GENERAL_NOISE, cuts, resume=True)
+    assert dropped.attempts[0].done_at is None and dropped.attempts[1].done_at is not None
+    assert all(a.done_at is not None for a in resumed.attempts)
+    assert sum(resumed.rewards) == 2 and sum(dropped.rewards) == 1

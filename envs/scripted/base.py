@@ -24,6 +24,15 @@ class ScriptedDemonstrator(Protocol):
         """The environment episodes of `kind` are collected in; its spec goes into the dataset."""
         ...
 
-    def episode(self, env: gym.Env, seed: int, kind: DataKind) -> EpisodeBuffer:
-        """One episode, fully determined by `seed`. Observations hold T+1 entries, the rest T."""
+    def episode(
+        self, env: gym.Env, seed: int, kind: DataKind, quantile: float | None = None
+    ) -> EpisodeBuffer:
+        """One episode, fully determined by `seed` (and `quantile`). Observations hold T+1
+        entries, the rest T. `quantile`, in [0, 1), is the episode's stratum in its dataset: a
+        demonstrator that draws a plan per episode from a table picks it there, so that the
+        dataset's plan mix matches the table's weights; others ignore it."""
+        ...
+
+    def dataset_metadata(self, kind: DataKind) -> dict[str, str]:
+        """Extra string fields for the Minari metadata of the `kind` dataset."""
         ...

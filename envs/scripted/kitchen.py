@@ -12,6 +12,7 @@ kinematics, then an exact model of how the env's position servos move the arm in
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from itertools import chain, islice
@@ -29,18 +30,14 @@ from gymnasium_robotics.envs.franka_kitchen.kitchen_env import (
 from minari.data_collector import EpisodeBuffer
 
 from skillplan.envs.scripted.base import DataKind
-from skillplan.errors import SkillplanError
-
-SUBTASKS: tuple[str, ...] = (
-    "microwave",
-    "kettle",
-    "bottom burner",
-    "top burner",
-    "light switch",
-    "slide cabinet",
-    "hinge cabinet",
+from skillplan.envs.scripted.kitchen_plans import (
+    EXPERT_SEQUENCE,
+    RPL_MIXED,
+    SUBTASKS,
+    PlanSource,
+    UniformPlans,
 )
-EXPERT_SEQUENCE: tuple[str, ...] = ("microwave", "kettle", "bottom burner", "light switch")
+from skillplan.errors import SkillplanError
 
 ACTION_SCALE = 2.0 * 0.08  # an action of 1 puts the servo target this far ahead (env dt 0.08 s)
 OPEN, CLOSED = 0.04, 0.0  # finger positions (m)
@@ -478,6 +475,11 @@ def _persist(task: str, scene: Scene, tries: int) -> Iterator[Target]:
             return
 
 
+def _unless_done(task: str, scene: Scene) -> Iterator[Target]:
+    if not is_done(scene.data, task):
+        yield from primitive(task, scene)
+
+
 # ---- rollouts and the demonstrator ----
 
 MAX_EPISODE_STEPS = 450
@@ -539,12 +541,14 @@ def rollout(
     rng: np.random.Generator,
     noise: float = 0.0,
     cuts: Sequence[int | None] | None = None,
+    resume: bool = False,
 ) -> Rollout:
     """Reset `env` with `seed`, then perform `tasks` in order until done or the env ends.
 
     `noise` is the std of Gaussian noise added to the arm joints' actions (drawn from `rng`);
     `cuts[i]`, if not None, abandons task i after that many steps: the gripper lets go and
-    withdraws, and the next task begins.
+    withdraws, and the next task begins; with `resume`, task i begins again first, unless the
+    abandoned attempt got it done.
     """
     obs, info = env.reset(seed=int(seed))
     scene = Scene(env)
@@ -554,7 +558,8 @@ def rollout(
         run.attempts.append(attempt)
         targets = primitive(task, scene)
         if cut is not None:
-            targets = chain(islice(targets, cut), _back_off(scene))
+            again = _unless_done(task, scene) if resume else ()
+            targets = chain(islice(targets, cut), _back_off(scene), again)
         for target in targets:
             action = scene.arm.action(target, obs["observation"])
             action[:7] += noise * rng.standard_normal(7)  # the fingers stay noise-free
@@ -578,16 +583,23 @@ def rollout(
 class KitchenDemonstrator:
     """`ScriptedDemonstrator` for FrankaKitchen-v1.
 
-    General episodes perform 2-4 random subtasks in random order with action noise, abandoning
-    some midway (task-agnostic, like D4RL's kitchen-mixed); expert episodes perform
+    General episodes perform the subtasks `plans` draws, with action noise, abandoning some
+    midway (then beginning them again if the plan source says so); expert episodes perform
     EXPERT_SEQUENCE with little noise. `infos` hold, per step, which subtasks completed in that
     step and so far (`step_task_completions`, `episode_task_completions`, each a dict of bools).
     """
 
     name: str = "kitchen-scripted"
+    plans: PlanSource = RPL_MIXED
     default_episodes: dict[DataKind, int] = field(
         default_factory=lambda: {"general": 600, "expert": 60}
     )
+
+    def dataset_metadata(self, kind: DataKind) -> dict[str, str]:
+        """Extra Minari metadata: the plan table the episodes were drawn from, as JSON."""
+        if kind == "expert":
+            return {"plan_table": json.dumps([{"tasks": list(EXPERT_SEQUENCE), "weight": 1.0}])}
+        return {"plan_table": self.plans.describe()}
 
     def make_env(self, kind: DataKind) -> gym.Env:
         """All seven subtasks count in general data; the expert's four in expert data."""
@@ -597,15 +609,18 @@ class KitchenDemonstrator:
             "FrankaKitchen-v1", max_episode_steps=MAX_EPISODE_STEPS, tasks_to_complete=list(tasks)
         )
 
-    def episode(self, env: gym.Env, seed: int, kind: DataKind) -> EpisodeBuffer:
-        """One episode, fully determined by `seed`; the last step is terminated or truncated."""
+    def episode(
+        self, env: gym.Env, seed: int, kind: DataKind, quantile: float | None = None
+    ) -> EpisodeBuffer:
+        """One episode, fully determined by `seed` and `quantile` (where the plan table is read;
+        see `PlanTable.draw`); the last step is terminated or truncated."""
         rng = np.random.default_rng(seed)
         if kind == "expert":
             run = rollout(env, seed, EXPERT_SEQUENCE, rng, EXPERT_NOISE)
         else:
-            tasks = [str(t) for t in rng.permutation(SUBTASKS)[: rng.integers(2, 5)]]
+            tasks = self.plans.draw(rng, quantile)
             cuts = [rng.integers(5, 60) if rng.random() < ABANDON_PROB else None for _ in tasks]
-            run = rollout(env, seed, tasks, rng, GENERAL_NOISE, cuts)
+            run = rollout(env, seed, tasks, rng, GENERAL_NOISE, cuts, self.plans.resumes_abandoned)
         run.truncations[-1] = not run.terminations[-1]
         return EpisodeBuffer(
             id=None,
@@ -620,3 +635,4 @@ class KitchenDemonstrator:
 
 
 DEMONSTRATOR = KitchenDemonstrator()
+UNIFORM_DEMONSTRATOR = KitchenDemonstrator("kitchen-scripted-uniform", UniformPlans())

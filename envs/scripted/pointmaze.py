@@ -164,12 +164,17 @@ class PointMazeDemonstrator:
         default_factory=lambda: {"general": 1000, "expert": 100}
     )
 
+    def dataset_metadata(self, kind: DataKind) -> dict[str, str]:
+        return {}
+
     def make_env(self, kind: DataKind) -> gym.Env:
         """Episodic PointMaze: `continuing_task=False` terminates once the goal is within 0.45."""
         gym.register_envs(gymnasium_robotics)
         return gym.make(ENV_ID, continuing_task=False, max_episode_steps=MAX_EPISODE_STEPS)
 
-    def episode(self, env: gym.Env, seed: int, kind: DataKind) -> EpisodeBuffer:
+    def episode(
+        self, env: gym.Env, seed: int, kind: DataKind, quantile: float | None = None
+    ) -> EpisodeBuffer:
         """Reset to the kind's start/goal cells (jittered by the env, seeded) and drive to the goal."""
         rng = np.random.default_rng(seed)
         maze = env.unwrapped.maze

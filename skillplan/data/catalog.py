@@ -57,6 +57,11 @@ CATALOG: dict[str, DatasetSpec] = {
             generator="kitchen-scripted",
         ),
         DatasetSpec(
+            "kitchen-scripted-uniform", "skillplan/kitchen-scripted-uniform/general-v0",
+            "skillplan/kitchen-scripted-uniform/expert-v0", "FrankaKitchen-v1", KITCHEN_KEYS,
+            generator="kitchen-scripted-uniform",
+        ),
+        DatasetSpec(
             "pointmaze-scripted", "skillplan/pointmaze-scripted/general-v0",
             "skillplan/pointmaze-scripted/expert-v0", "PointMaze_Large-v3", MAZE_KEYS,
             generator="pointmaze-scripted",

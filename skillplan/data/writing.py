@@ -56,8 +56,11 @@ def write_dataset(
     overwrite: bool = False,
     description: str | None = None,
     algorithm_name: str = "skillplan",
+    metadata: dict[str, str] | None = None,
 ) -> Path:
     """Write `episodes` as the local Minari dataset `dataset_id` and return its directory.
+
+    `metadata` adds fields to the dataset's Minari metadata (`dataset.storage.metadata`).
 
     The dataset is built in a staging root beside the real one and moved into place with one
     rename, so an interrupted write leaves nothing under the id.
@@ -76,7 +79,7 @@ def write_dataset(
         with _minari_root(staging), warnings.catch_warnings():
             # Minari nags about optional metadata (author, permalink, eval env); not actionable here.
             warnings.filterwarnings("ignore", category=UserWarning, module="minari")
-            minari.create_dataset_from_buffers(
+            dataset = minari.create_dataset_from_buffers(
                 dataset_id,
                 list(episodes),
                 env=env,
@@ -85,6 +88,8 @@ def write_dataset(
                 algorithm_name=algorithm_name,
                 description=description,
             )
+            if metadata:
+                dataset.storage.update_metadata(metadata)
         _install(staging, root, dataset_id, target)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
