@@ -16,6 +16,7 @@ from skillplan.errors import ConfigError
 
 PresetName = Literal["spirl", "skimo", "serla", "skillplan"]
 Activation = Literal["elu", "relu"]
+PriorFamily = Literal["gaussian", "mixture"]
 
 
 class Section(BaseModel):
@@ -47,6 +48,11 @@ class ModelConfig(Section):
     pu: bool = True
     pu_prior: bool = Field(True, description="weight the prior loss by a PU classifier's expert probability")
     sde: bool = True
+    prior: PriorFamily = Field(
+        "gaussian", description="gaussian (SPiRL, SkiMo) | mixture: K diagonal Gaussians, for states with "
+        "several distinct skills"
+    )
+    prior_components: int = Field(5, ge=2, le=64, description="K: components of a mixture prior")
 
 
 class PretrainConfig(Section):

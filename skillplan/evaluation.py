@@ -17,6 +17,7 @@ import numpy as np
 import torch
 
 from skillplan.envs.base import make_base_env
+from skillplan.models.distributions import sample
 from skillplan.models.skill_model import SkillModel
 
 # A reset state this many data standard deviations out in some dimension is off the data.
@@ -128,8 +129,7 @@ def evaluate_prior(
             step = 0
             while running.any():
                 if step % horizon == 0:
-                    prior = model.prior_dist(obs)
-                    z = prior.mean + prior.stddev * torch.randn(prior.mean.shape, generator=generator)
+                    z = sample(model.prior_dist(obs), generator)
                 actions = model.decode_action(obs, z, step % horizon).numpy()
                 obs, reward, terminated, truncated, info = envs.step(actions)
                 step += 1
