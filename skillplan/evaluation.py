@@ -36,6 +36,7 @@ class PriorRollouts:
     returns: list[float] = field(default_factory=list)
     subtasks: list[int] = field(default_factory=list)  # kitchen: subtasks completed per episode
     first_subtasks: list[str | None] = field(default_factory=list)  # kitchen: what each episode did first
+    orders: list[list[str]] = field(default_factory=list)  # kitchen: each episode's subtasks, in order done
     n_tasks: int = 0  # kitchen: subtasks the env asks for
     successes: list[bool] = field(default_factory=list)  # mazes: goal reached per episode
     reset_sigma: list[float] = field(default_factory=list)  # per state dim: largest |z-score| at a reset
@@ -148,6 +149,7 @@ def evaluate_prior(
                     if kitchen:
                         result.subtasks.append(int(completed[i]))
                         result.first_subtasks.append(opener[i])
+                        result.orders.append([str(name) for name in done_lists[i]])
                     if maze:
                         result.successes.append(bool(reached[i]))
                     if on_episode is not None:

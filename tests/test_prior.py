@@ -22,10 +22,12 @@ from skillplan.data.loading import OfflineData, load_offline_data
 from skillplan.data.writing import write_dataset
 from skillplan.envs.base import make_base_env
 from skillplan.errors import ConfigError
+from skillplan.evaluation import evaluate_prior
 from skillplan.models.distributions import DominantComponent, GaussianMixture, floor_std, mixture, sample
 from skillplan.models.skill_model import SkillModel
 from skillplan.pretrain import BatchSource, JointTrainer, metadata_for, normalize_episodes, pretrain
 from tests.pretrain_fixtures import tiny_config, write_pu_datasets
+from tests.test_evaluate_prior import untrained_model
 from tests.test_skill_envs import FAST, TINY, random_rollouts
 
 SKILL_ACTION = 0.8  # the two skills: every action dimension at +0.8, or at -0.8
@@ -215,3 +217,21 @@ def test_cem_starts_at_the_dominant_component_and_updates_with_a_mixture_prior(m
     assert all(np.isfinite(list(log.values())).all() for log in logs), logs
     # a sampled KL: never far below 0 (its Monte-Carlo error), under the clamp on these on-data states
     assert all(log["prior_kl"] > -0.5 and log["prior_kl_clamped"] < 0.5 for log in logs), logs
+
+
+def test_prior_rollouts_draw_from_a_mixture_prior_reproducibly(monkeypatch):
+    gaussian = untrained_model("PointMaze_UMaze-v3", ("observation", "desired_goal"))
+    model = SkillModel(tiny_config(model={"prior": "mixture"}), gaussian.metadata).eval()
+    skills: list[torch.Tensor] = []
+    decode = model.decode_action
+
+    def recording(obs, z: torch.Tensor, step: int = 0) -> torch.Tensor:
+        skills.append(z)
+        return decode(obs, z, step)
+
+    monkeypatch.setattr(model, "decode_action", recording)
+    runs = [evaluate_prior(model, 1, workers=1, max_steps=8, seed=3) for _ in range(2)]
+    assert len(runs[0].successes) == 1 and len(skills) == 16
+    first, second = torch.stack(skills[:8]), torch.stack(skills[8:])
+    assert torch.equal(first, second)  # one seed, the same draws
+    assert not torch.equal(first[0], first[4])  # a fresh skill every H = 4 steps
