@@ -181,8 +181,11 @@ def mixture_prior(tmp_path_factory) -> str:
     return str(root / "run" / "prior")
 
 
-def test_ssac_starts_at_the_dominant_component_and_updates_with_a_mixture_prior(mixture_prior):
-    agent = SSAC(gym.make("SkillPointMaze-v0", prior=mixture_prior, low_level_steps=80), SSACConfig(**FAST))
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+def test_ssac_starts_at_the_dominant_component_and_updates_with_a_mixture_prior(mixture_prior, precision):
+    sac = SSACConfig().sac.model_copy(update={"precision": precision})
+    env = gym.make("SkillPointMaze-v0", prior=mixture_prior, low_level_steps=80)
+    agent = SSAC(env, SSACConfig(**FAST, sac=sac))
     obs = np.random.default_rng(0).normal(size=(16, 6)).astype(np.float32)
     model = agent.skill_model
     with torch.no_grad():
