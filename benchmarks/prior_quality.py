@@ -8,7 +8,8 @@ after each subtask is completed. Prior rollouts are decided there, by two things
 - what z carries there: for the windows that start at a branch point, grouped by the subtask the
   episode completes next, the posterior's KL(q ‖ N(0, I)) in nats, the spread of the posterior means
   around their centroid, the centroid's distance to the prior's nearest mode, −log p(μ_q | s), and
-  the share of prior samples whose nearest centroid is that group's (which skill the prior proposes).
+  the share of prior samples whose nearest centroid is that group's (which skill the prior proposes;
+  only groups of at least MIN_GROUP windows are candidates, so a lone window's centroid claims nothing).
 
 Then `--episodes` prior rollouts: mean subtasks, first-subtask shares and the commonest first pairs.
 Needs a kitchen checkpoint and its dataset (episodes recording `step_task_completions`) locally.
@@ -34,6 +35,7 @@ from skillplan.models.skill_model import SkillModel
 
 RESULTS = Path(__file__).parent / "results" / "prior_quality"
 PRIOR_SAMPLES = 256  # per branch state, for the nearest-centroid shares
+MIN_GROUP = 5
 
 
 def branch_points(completions: dict[str, np.ndarray]) -> list[tuple[int, str, str]]:
@@ -105,7 +107,9 @@ def branch_report(model: SkillModel, rows: dict[str, list], generator: torch.Gen
     groups = sorted({str(n) for n in nexts}, key=lambda n: -np.sum(nexts == n))
     centroids = torch.stack([posterior.mean[torch.as_tensor(nexts == n)].mean(0) for n in groups])
     draws = torch.stack([sample(prior, generator) for _ in range(PRIOR_SAMPLES)])  # (samples, states, z)
-    nearest = torch.cdist(draws.reshape(-1, draws.shape[-1]), centroids).argmin(-1)
+    candidate = torch.tensor([np.sum(nexts == n) >= MIN_GROUP for n in groups])
+    distances = torch.cdist(draws.reshape(-1, draws.shape[-1]), centroids)
+    nearest = distances.masked_fill(~candidate, torch.inf).argmin(-1)
     modes = prior_modes(prior)
     table = {}
     for i, name in enumerate(groups):
@@ -117,7 +121,7 @@ def branch_report(model: SkillModel, rows: dict[str, list], generator: torch.Gen
             "share": float(mask.float().mean()), "kl_nats": kl[mask].mean().item(),
             "spread": (means - centroids[i]).norm(dim=-1).mean().item(), "to_prior_mode": to_mode.item(),
             "prior_nll": nll[mask].mean().item(),
-            "prior_samples_nearest": (nearest == i).float().mean().item(),
+            "prior_samples_nearest": (nearest == i).float().mean().item() if candidate[i] else None,
         }
     return {"states": len(states), **prior_width(prior), "next": table}
 
@@ -128,6 +132,10 @@ def rollout_report(model: SkillModel, episodes: int, workers: int, seed: int) ->
     return {**rollouts.summary(), "subtask_counts": rollouts.distribution(),
             "first_subtask_shares": {k: v / episodes for k, v in rollouts.first_subtask_counts().items()},
             "first_pairs": {k: v / episodes for k, v in pairs.most_common(6)}}
+
+
+def _share(value: float | None) -> str:
+    return "–" if value is None else f"{value:.2f}"
 
 
 def main() -> None:
@@ -158,7 +166,7 @@ def main() -> None:
         print("|---|---|---|---|---|---|---|---|")
         for nxt, g in b["next"].items():
             print(f"| {nxt} | {g['episodes']} | {g['expert']} | {g['kl_nats']:.2f} | {g['spread']:.2f} | "
-                  f"{g['to_prior_mode']:.2f} | {g['prior_nll']:.1f} | {g['prior_samples_nearest']:.2f} |")
+                  f"{g['to_prior_mode']:.2f} | {g['prior_nll']:.1f} | {_share(g['prior_samples_nearest'])} |")
     result = {"checkpoint": str(args.checkpoint), "dataset": dataset, "prior": model.config.model.prior,
               "preset": model.config.preset, "pretrain_steps": model.metadata.step,
               "branches": {name: branches[name] for name in order}}
