@@ -148,6 +148,8 @@ PROVENANCE: dict[str, str] = {
                                         "±1000 and its prior opened with the microwave in 1 of 100 rollouts; "
                                         "with it, 27 (no PU-weighted prior: 14; the data: 22%)",
     "pretrain.batch_size = 256": "skillplan default for all presets (SkiMo kitchen pretrains at 512)",
+    "model.prior = gaussian": "SPiRL, SkiMo and SeRLA's diagonal Gaussian; the mixture is opt-in until "
+                              "measured at full length (docs/prior.md)",
 }
 
 
