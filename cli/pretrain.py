@@ -34,7 +34,7 @@ def _overrides(**options: Any) -> dict[str, dict[str, Any]]:
     sections = {
         "dataset": "data", "expert_dataset": "data", "decoder": "model", "steps": "pretrain",
         "batch_size": "pretrain", "seed": "pretrain", "lr": "pretrain", "threads": "pretrain",
-        "precision": "pretrain", "compile": "pretrain",
+        "precision": "pretrain", "compile": "pretrain", "prior": "model", "prior_components": "model",
     }
     nested: dict[str, dict[str, Any]] = {}
     for key, value in options.items():
@@ -66,6 +66,10 @@ def pretrain_command(
     no_dynamics: bool = typer.Option(False, "--no-dynamics", help="Switch off the skill dynamics model."),
     no_sde: bool = typer.Option(False, "--no-sde", help="Switch off skill-level data enhancement."),
     decoder: str = typer.Option(None, "--decoder", help="closed | open action decoder (default: closed)."),
+    prior: str = typer.Option(None, "--prior", help="gaussian | mixture skill prior (default: gaussian)."),
+    prior_components: int = typer.Option(
+        None, "--prior-components", help="K: components of a mixture prior (default: 5)."
+    ),
     precision: str = typer.Option(None, "--precision", help="bf16 | fp32 matmuls (default: bf16)."),
     threads: int = typer.Option(None, "--threads", help="CPU threads for torch (default: 2)."),
     compile: bool = typer.Option(None, "--compile/--eager", help="torch.compile the loss (default: off)"),
@@ -84,7 +88,8 @@ def pretrain_command(
     torch_device = resolve_device(device)
     overrides = _overrides(
         dataset=dataset, expert_dataset=expert_dataset, steps=steps, batch_size=batch_size, seed=seed,
-        lr=lr, threads=threads, precision=precision, decoder=decoder, compile=compile,
+        lr=lr, threads=threads, precision=precision, decoder=decoder, compile=compile, prior=prior,
+        prior_components=prior_components,
     )
     switched_off = {"pu": no_pu, "pu_prior": no_pu, "dynamics": no_dynamics, "sde": no_sde}
     model = {term: False for term, off in switched_off.items() if off}

@@ -17,6 +17,7 @@ from skillplan.errors import ConfigError
 
 PresetName = Literal["spirl", "skimo", "serla", "skillplan"]
 Activation = Literal["elu", "relu"]
+PriorFamily = Literal["gaussian", "mixture"]
 
 
 M = TypeVar("M", bound=BaseModel)
@@ -64,6 +65,11 @@ class ModelConfig(Section):
     pu: bool = True
     pu_prior: bool = Field(True, description="weight the prior loss by a PU classifier's expert probability")
     sde: bool = True
+    prior: PriorFamily = Field(
+        "gaussian", description="gaussian (SPiRL, SkiMo) | mixture: K diagonal Gaussians, for states with "
+        "several distinct skills"
+    )
+    prior_components: int = Field(5, ge=2, le=64, description="K: components of a mixture prior")
 
 
 class PretrainConfig(Section):
@@ -190,6 +196,8 @@ PROVENANCE: tuple[Source, ...] = (
     Source("pretrain.pu_logit_penalty", 1e-3, "skillplan choice: keeps the PU classifier's logits off "
            "its flat tails"),
     Source("pretrain.batch_size", 256, "skillplan default for every preset (SkiMo kitchen: 512)"),
+    Source("model.prior", "gaussian", "SPiRL, SkiMo and SeRLA's diagonal Gaussian; the mixture is opt-in "
+           "until measured at full length (docs/prior.md)"),
 )
 
 

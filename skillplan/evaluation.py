@@ -28,6 +28,7 @@ from skillplan.envs.tasks import (
     subtasks_in_goal,
 )
 from skillplan.errors import ConfigError
+from skillplan.models.distributions import sample
 from skillplan.models.skill_model import SkillModel
 
 # A reset state this many data standard deviations out in some dimension is off the data.
@@ -76,6 +77,7 @@ class PriorRollouts:
     subtasks_any_order: list[int] = field(default_factory=list)
     goal: KitchenGoal | None = None  # kitchen: a chosen task; None: the dataset env's tasks
     first_subtasks: list[str | None] = field(default_factory=list)  # kitchen: what each episode did first
+    orders: list[list[str]] = field(default_factory=list)  # kitchen: each episode's subtasks, in order done
     n_tasks: int = 0  # kitchen: subtasks the env asks for
     successes: list[bool] = field(default_factory=list)  # mazes: goal reached per episode
     reset_sigma: list[float] = field(default_factory=list)  # per state dim: largest |z-score| at a reset
@@ -210,9 +212,7 @@ def evaluate_prior(
             step = 0
             while running.any():
                 if step % horizon == 0:
-                    prior = model.prior_dist(obs)
-                    noise = torch.randn(prior.mean.shape, generator=generator).to(device)
-                    z = prior.mean + prior.stddev * noise
+                    z = sample(model.prior_dist(obs), generator)
                 actions = model.decode_action(obs, z, step % horizon).cpu().numpy()
                 obs, reward, terminated, truncated, info = envs.step(actions)
                 step += 1
@@ -234,6 +234,7 @@ def evaluate_prior(
                         result.subtasks_in_order.append(progress[i].in_order)
                         result.subtasks_any_order.append(progress[i].any_order)
                         result.first_subtasks.append(opener[i])
+                        result.orders.append([str(name) for name in done_lists[i]])
                     if maze:
                         result.successes.append(bool(reached[i]))
                     if on_episode is not None:

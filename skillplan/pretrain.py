@@ -37,6 +37,7 @@ from skillplan.device import bf16_autocast, resolve_device
 from skillplan.errors import CheckpointError, ConfigError, DatasetError, TrainingDivergedError
 from skillplan.interrupt import StopRequest
 from skillplan.io import atomic_write_text
+from skillplan.models.distributions import DiagGaussian
 from skillplan.models.pu import nnpu_loss, nnpu_risk, reverse_gradient
 from skillplan.models.skill_model import OBS_CLIP, SkillModel
 from skillplan.progress import progress_bar
@@ -82,7 +83,13 @@ def joint_loss(
 
     # Skill prior p(z | s_0) toward the stop-gradient posterior, optionally PU-weighted.
     start_obs = skill_obs[:, :, 0]
-    prior_kl = posterior.detach().kl(model.prior(start_obs)).float().mean(-1)  # (B, N)
+    prior = model.prior(start_obs)
+    if isinstance(prior, DiagGaussian):
+        prior_kl = posterior.detach().kl(prior).float().mean(-1)  # (B, N)
+    else:
+        # A posterior sample's NLL less q's entropy is an unbiased one-sample estimate of the same
+        # KL(q ‖ p), per dimension as above; the sample is the one the decoder used.
+        prior_kl = (prior.nll(z.detach()) - posterior.entropy().detach().float()) / m.z_dim
     if model.classifier is not None:
         logits = model.classifier(start_obs, skill_act).float()
         terms["pu_cls"] = nnpu_loss(logits[-n_expert:], logits[:-n_expert], p.class_prior)

@@ -67,6 +67,7 @@ def test_kitchen_rollouts_count_subtasks():
     assert rollouts.distribution()[0] == 1
     assert rollouts.summary()["full_completion_rate"] == 0.0
     assert rollouts.first_subtask_counts() == {"none": 1}
+    assert rollouts.orders == [[]]
 
 
 def test_reset_states_off_the_data_are_reported():

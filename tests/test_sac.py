@@ -63,8 +63,9 @@ def test_sac_learns_the_best_action(precision):
 def test_ssac_kl_term_pulls_the_policy_to_the_prior(precision):
     torch.manual_seed(0)
 
-    def prior(obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        return torch.full((len(obs), 1), -0.6), torch.full((len(obs), 1), 0.1)
+    def prior(obs: torch.Tensor) -> torch.distributions.Distribution:
+        gaussian = torch.distributions.Normal(torch.full((len(obs), 1), -0.6), torch.full((len(obs), 1), 0.1))
+        return torch.distributions.Independent(gaussian, 1)
 
     config = SACConfig(hidden=(64, 64), lr=1e-3, auto_alpha=False, precision=precision)
     weak = SoftActorCritic(3, 1, 1.0, config.model_copy(update={"init_alpha": 1e-4}), prior=prior)
@@ -119,8 +120,9 @@ def hand_batch() -> Batch:
 
 
 def prior_at(mean: float, std: float):
-    def prior(obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        return torch.full((len(obs), 1), mean), torch.full((len(obs), 1), std)
+    def prior(obs: torch.Tensor) -> torch.distributions.Distribution:
+        gaussian = torch.distributions.Normal(torch.full((len(obs), 1), mean), torch.full((len(obs), 1), std))
+        return torch.distributions.Independent(gaussian, 1)
     return prior
 
 

@@ -33,8 +33,10 @@ from skillplan.agents.planning import CEMConfig, CEMPlanner
 from skillplan.agents.replay import ReplayBuffer
 from skillplan.config import Section
 from skillplan.errors import ConfigError
+from skillplan.models.distributions import floor_std
 from skillplan.models.mlp import mlp
 from skillplan.models.polyak import polyak_update
+from skillplan.models.prior import dominant_head
 from skillplan.models.skill_model import standardize_obs
 
 
@@ -61,6 +63,7 @@ class CEMLearnConfig(Section):
     max_alpha: float = 1.0
     prior_min_std: float = 0.05  # floor on the prior's std in the KL, as SSAC (over-confident off the data)
     max_divergence: float = 100.0  # clamp on the KL, as SSAC (SPiRL's max_divergence_range)
+    kl_samples: int = 8  # draws of the sampled KL against a mixture prior (a Gaussian one's is analytic)
     grad_clip: float = 20.0
     # How the TD target reads the target twins: their minimum (TD3, TD-MPC, SkiMo) or their mean. On
     # the kitchen the minimum drifts low and the mean high (sample_efficiency_kitchen/NOTES.md).
@@ -91,8 +94,9 @@ class TaskModel(nn.Module):
         # The task policy starts as the skill prior, as in SkiMo. SkiMo's prior reads h, ours reads
         # states, so the policy is a copy of the prior network reading the state O(h) that a copy of
         # the pretrained observation decoder gives for h (O(E(s)) ≈ s on the data: MSE 3e-4).
-        self.actor = nn.Sequential(copy.deepcopy(dynamics.obs_decoder),
-                                   copy.deepcopy(skill_model.prior.net)).requires_grad_(True)
+        # A mixture prior's policy starts at its dominant component (`dominant_head`).
+        self.actor = nn.Sequential(copy.deepcopy(dynamics.obs_decoder), copy.deepcopy(skill_model.prior.net),
+                                   dominant_head(skill_model.prior)).requires_grad_(True)
         self.register_buffer("obs_mean", skill_model.obs_mean.clone())
         self.register_buffer("obs_std", skill_model.obs_std.clone())
 
@@ -123,9 +127,14 @@ def twin_value(twins: torch.Tensor, how: Literal["min", "mean"]) -> torch.Tensor
     return twins.min(0).values if how == "min" else twins.mean(0)
 
 
-def gaussian_kl(mean: torch.Tensor, std: torch.Tensor, prior: torch.distributions.Normal) -> torch.Tensor:
-    """KL(N(mean, std) ‖ prior), summed over skill dimensions."""
-    return torch.distributions.kl_divergence(torch.distributions.Normal(mean, std), prior).sum(-1)
+def prior_kl(mean: torch.Tensor, std: torch.Tensor, prior: torch.distributions.Distribution,
+             samples: int) -> torch.Tensor:
+    """KL(N(mean, std) ‖ prior) over whole skills: analytic against a Gaussian prior, else (a mixture)
+    −H(π) − E_π[log p(z)], the entropy exact and the cross-entropy averaged over `samples` draws."""
+    policy = torch.distributions.Independent(torch.distributions.Normal(mean, std), 1)
+    if isinstance(prior, torch.distributions.Independent):
+        return torch.distributions.kl_divergence(policy, prior)
+    return -policy.entropy() - prior.log_prob(policy.rsample((samples,))).mean(0)
 
 
 class CEM(Agent):
@@ -216,9 +225,8 @@ class CEM(Agent):
         mean, std = model.policy(h)
         policy_z = (mean + std * torch.randn_like(std)).clamp(-self.bound, self.bound)
         with torch.no_grad():
-            prior = self.skill_model.prior_dist(states)
-            prior = torch.distributions.Normal(prior.mean, prior.stddev.clamp_min(cfg.prior_min_std))
-        kl = gaussian_kl(mean, std, prior)
+            prior = floor_std(self.skill_model.prior_dist(states), cfg.prior_min_std)
+        kl = prior_kl(mean, std, prior, cfg.kl_samples)
         # Past the clamp (states off the data where the prior is sharply, confidently elsewhere) the KL
         # gives the actor no gradient, so α must not answer to it either: counted, those samples would
         # keep the mean above δ whatever the actor did, and α would grow without bound.

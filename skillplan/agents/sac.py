@@ -28,8 +28,8 @@ from skillplan.errors import ConfigError
 from skillplan.models.mlp import mlp
 from skillplan.models.polyak import polyak_update
 
-# The prior p(a | s) as (mean, std) of a diagonal Gaussian, for SSAC.
-PriorFn = Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
+# The prior p(a | s) for SSAC: a distribution over whole actions (its log_prob sums the dimensions).
+PriorFn = Callable[[torch.Tensor], torch.distributions.Distribution]
 
 
 class SACConfig(Section):
@@ -74,9 +74,7 @@ class SoftActorCritic(nn.Module):
         """log π(a|s) for SAC; log π(a|s) − log p(a|s) for SSAC (a one-sample KL estimate)."""
         if self.prior is None:
             return log_prob
-        mean, std = self.prior(obs)
-        prior_log_prob = torch.distributions.Normal(mean, std).log_prob(action).sum(-1)
-        divergence = log_prob - prior_log_prob
+        divergence = log_prob - self.prior(obs).log_prob(action)
         if self.config.max_divergence is not None:
             divergence = divergence.clamp(-self.config.max_divergence, self.config.max_divergence)
         return divergence

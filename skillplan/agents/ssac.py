@@ -14,6 +14,8 @@ from torch import nn
 
 from skillplan.agents.base import frozen_skill_model, on_device
 from skillplan.agents.sac import SAC, SACAgentConfig, SACConfig, SoftActorCritic
+from skillplan.models.distributions import floor_std
+from skillplan.models.prior import dominant_head
 from skillplan.models.skill_model import standardize_obs
 
 
@@ -28,7 +30,8 @@ class SSACConfig(SACAgentConfig):
 
 
 class _PriorAsPolicy(nn.Module):
-    """A trainable copy of the prior network whose output, once tanh-squashed, starts as the prior.
+    """A trainable copy of the prior network whose output, once tanh-squashed, starts as the prior
+    (a mixture prior: its dominant component at each state, see `dominant_head`).
 
     The prior's (mean μ, log-std) live in skill space; the squashed policy needs pre-tanh
     parameters. So the mean maps through atanh(μ / bound) and the std through the inverse of
@@ -39,13 +42,14 @@ class _PriorAsPolicy(nn.Module):
     def __init__(self, model, bound: float) -> None:
         super().__init__()
         self.net = copy.deepcopy(model.prior.net).requires_grad_(True)  # the model is frozen
+        self.head = dominant_head(model.prior)
         self.register_buffer("mean", model.obs_mean.clone())
         self.register_buffer("std", model.obs_std.clone())
         self.bound = bound
 
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
         # fp32 under bf16 autocast too: there 0.999 would round to 1 and atanh to infinity
-        mean, log_std = self.net(standardize_obs(obs, self.mean, self.std)).float().chunk(2, -1)
+        mean, log_std = self.head(self.net(standardize_obs(obs, self.mean, self.std)).float()).chunk(2, -1)
         ratio = (mean / self.bound).clamp(-0.999, 0.999)
         pre_log_std = log_std - torch.log(self.bound * (1 - ratio.square()))
         return torch.cat([torch.atanh(ratio), pre_log_std], -1)
@@ -67,9 +71,8 @@ class SSAC(SAC):
 
         min_std = self.config.prior_min_std
 
-        def prior(obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-            dist = model.prior_dist(obs)
-            return dist.mean.float(), dist.stddev.float().clamp_min(min_std)
+        def prior(obs: torch.Tensor) -> torch.distributions.Distribution:
+            return floor_std(model.prior_dist(obs), min_std)
 
         return SoftActorCritic(self.obs_dim, self.action_dim, self.bound, self.config.sac,
                                prior=prior, actor_net=_PriorAsPolicy(model, self.bound))

@@ -17,6 +17,7 @@ from skillplan.checkpoint import SkillMetadata, read_checkpoint, write_checkpoin
 from skillplan.config import RunConfig
 from skillplan.data.flatten import ObservationLayout
 from skillplan.errors import CheckpointError
+from skillplan.models.distributions import SkillDistribution
 from skillplan.models.dynamics import SkillDynamics
 from skillplan.models.prior import SkillPrior
 from skillplan.models.pu import SkillDiscriminator, WindowClassifier
@@ -48,7 +49,7 @@ class SkillModel(nn.Module):
         obs, act, shape = metadata.obs_dim, metadata.act_dim, (m.hidden, m.depth, m.activation)
         self.skill_encoder = SkillEncoder(obs, act, m.horizon, m.z_dim, *shape)
         self.decoder = DECODERS[m.decoder](obs, act, m.horizon, m.z_dim, *shape)
-        self.prior = SkillPrior(obs, m.z_dim, *shape)
+        self.prior = SkillPrior(obs, m.z_dim, *shape, family=m.prior, components=m.prior_components)
         self.dynamics = SkillDynamics(obs, m.z_dim, m.latent_dim, *shape) if m.dynamics else None
         self.discriminator = SkillDiscriminator(m.z_dim, *shape) if m.pu else None
         self.classifier = WindowClassifier(obs, act, m.horizon, *shape) if m.pu_prior else None
@@ -79,8 +80,8 @@ class SkillModel(nn.Module):
         return action * self.act_scale + self.act_center
 
     # ---- the public API used by agents -----------------------------------------------------------
-    def prior_dist(self, obs: ArrayLike | Mapping[str, np.ndarray]) -> torch.distributions.Normal:
-        """p(z | s) for raw states (..., obs_dim)."""
+    def prior_dist(self, obs: ArrayLike | Mapping[str, np.ndarray]) -> SkillDistribution:
+        """p(z | s) for raw states (..., obs_dim): per-dimension Normals, or a mixture over z vectors."""
         return self.prior(self.normalize_obs(obs)).to_torch()
 
     def encode_skill(self, obs_seq: ArrayLike, act_seq: ArrayLike) -> torch.distributions.Normal:
