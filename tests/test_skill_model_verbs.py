@@ -47,6 +47,7 @@ def test_finetunable_dynamics_is_a_trainable_copy():
 
 
 def test_finetunable_dynamics_needs_dynamics():
+    assert make_model().has_dynamics and not make_model(dynamics=False).has_dynamics
     with pytest.raises(CheckpointError, match="without skill dynamics"):
         make_model(dynamics=False).finetunable_dynamics()
 

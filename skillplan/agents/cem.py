@@ -145,7 +145,7 @@ class CEM(Agent):
                  device: torch.device | str = "cpu") -> None:
         super().__init__(env, config, device)
         self.skill_model = on_device(frozen_skill_model(env, "CEM"), self.device)
-        if self.skill_model.dynamics is None:
+        if not self.skill_model.has_dynamics:
             raise ConfigError(f"CEM needs a prior pretrained with skill dynamics; this one is preset "
                               f"'{self.skill_model.config.preset}'. Pretrain with --preset skimo or "
                               "skillplan.")

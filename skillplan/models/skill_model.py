@@ -104,6 +104,11 @@ class SkillModel(nn.Module):
 
     # ---- what agents and the skill wrapper build from the model -------------------------------------
     @property
+    def has_dynamics(self) -> bool:
+        """Whether the model was pretrained with skill dynamics (what CEM plans through)."""
+        return self.dynamics is not None
+
+    @property
     def decodes_closed_loop(self) -> bool:
         """Whether the decoder reads the state at every step (else it plans all H actions from z)."""
         return isinstance(self.decoder, ClosedLoopDecoder)
