@@ -106,6 +106,8 @@ def test_decode_plan_is_the_open_loop_decoders_actions_step_by_step():
     assert plan.shape == (6, H, ACT)
     for step in range(H):
         torch.testing.assert_close(plan[:, step], model.decode_action(torch.zeros(6, OBS), z, step))
+    with pytest.raises(CheckpointError, match="decode_plan"):
+        model.numpy_decoder()
     closed = make_model()
     assert closed.decodes_closed_loop
     with pytest.raises(CheckpointError, match="closed-loop"):

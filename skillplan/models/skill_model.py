@@ -122,6 +122,8 @@ class SkillModel(nn.Module):
 
     def numpy_decoder(self) -> ClosedLoopNumpyDecoder:
         """The closed-loop decoder in NumPy: (raw states, z) -> raw actions, for one state or a batch."""
+        if not self.decodes_closed_loop:
+            raise CheckpointError("An open-loop decoder has no state-reading NumPy form: use `decode_plan`.")
         return ClosedLoopNumpyDecoder(self)
 
     def finetunable_dynamics(self) -> SkillDynamics:
