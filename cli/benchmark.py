@@ -9,6 +9,7 @@ from pathlib import Path
 import typer
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from skillplan.device import DEVICE_HELP
 from skillplan.errors import SkillplanError
@@ -29,6 +30,10 @@ def overview(ctx: typer.Context) -> None:
         return
     from skillplan.benchmarking.throughput import available_scripts
 
+    try:
+        scripts, missing = available_scripts(), None
+    except SkillplanError as exc:  # an install without the checkout still has the built-in suites
+        scripts, missing = {}, str(exc)
     table = Table(title="skillplan benchmark ...")
     table.add_column("command", no_wrap=True)
     table.add_column("what it measures")
@@ -36,9 +41,11 @@ def overview(ctx: typer.Context) -> None:
     table.add_row("sample-efficiency [--quick]", "methods × envs × seeds: learning curves, IQM and CIs")
     table.add_row("report DIR", "rewrite a sample-efficiency suite's CSV, tables and plots")
     table.add_row("restore RESULTS --out DIR", "rebuild a suite dir from its committed report, to finish it")
-    for stem, doc in available_scripts().items():
-        table.add_row(f"run {stem}", doc)
+    for stem, script in scripts.items():
+        table.add_row(f"run {stem}", f"(diagnosis) {script.summary}" if script.diagnostic else script.summary)
     console.print(table)
+    if missing:
+        console.print(Text(missing))
 
 
 @benchmark_app.command(
@@ -46,17 +53,18 @@ def overview(ctx: typer.Context) -> None:
 )
 def run_script(
     ctx: typer.Context,
-    name: str = typer.Argument(..., help="A script of benchmarks/ (see `skillplan benchmark`)."),
+    name: str = typer.Argument(..., help="A script of benchmarks/ or benchmarks/diagnostics/ (see "
+                               "`skillplan benchmark`)."),
 ) -> None:
     """Run one benchmark script; extra arguments pass through to it (e.g. `--quick`, `--help`)."""
-    from skillplan.benchmarking.throughput import BENCHMARKS, available_scripts
+    from skillplan.benchmarking.throughput import available_scripts
 
     scripts = available_scripts()
     if name not in scripts:
         raise SkillplanError(f"Unknown benchmark '{name}'. Available: {', '.join(scripts)}.")
-    script = BENCHMARKS / f"{name}.py"
+    script = scripts[name].path
     sys.argv = [str(script), *ctx.args]
-    sys.path.insert(0, str(BENCHMARKS))  # as `python benchmarks/NAME.py` would have it
+    sys.path.insert(0, str(script.parent))  # as `python benchmarks/.../NAME.py` would have it
     runpy.run_path(str(script), run_name="__main__")
 
 

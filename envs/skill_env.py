@@ -15,8 +15,7 @@ from gymnasium.utils import RecordConstructorArgs
 from skillplan.data.flatten import ObservationLayout
 from skillplan.envs.tasks import KITCHEN_EVAL_STEPS, KITCHEN_TASK, make_kitchen_task, make_maze_task
 from skillplan.errors import CheckpointError, ConfigError
-from skillplan.models.skill_model import OBS_CLIP, SkillModel
-from skillplan.models.skill_vae import ClosedLoopDecoder
+from skillplan.models.skill_model import SkillModel
 
 # Skills live in [-Z_BOUND, Z_BOUND]^z_dim. With SPiRL's weak KL (β = 5e-4) the kitchen prior's
 # means reach about ±4.5, so a tighter box cuts off skills the prior proposes.
@@ -41,8 +40,8 @@ class SkillWrapper(gym.Wrapper, RecordConstructorArgs):
         self.horizon = meta.horizon
         self.observation_space = self.layout.space()
         self.action_space = spaces.Box(-z_bound, z_bound, (meta.z_dim,), np.float32)
-        closed_loop = isinstance(self.skill_model.decoder, ClosedLoopDecoder)
-        self._fast_decoder = ClosedLoopNumpyDecoder(self.skill_model) if closed_loop else None
+        model = self.skill_model
+        self._fast_decoder = model.numpy_decoder() if model.decodes_closed_loop else None
         self._obs: Any = None
 
     def reset(self, **kwargs) -> tuple[np.ndarray, dict[str, Any]]:
@@ -53,8 +52,7 @@ class SkillWrapper(gym.Wrapper, RecordConstructorArgs):
         z = np.clip(np.asarray(z, dtype=np.float32), self.action_space.low, self.action_space.high)
         if self._fast_decoder is None:  # open loop: the whole action sequence is known up front
             with torch.inference_mode():
-                model = self.skill_model
-                plan = model.denormalize_action(model.decoder.sequence(torch.as_tensor(z))).numpy()
+                plan = self.skill_model.decode_plan(z).numpy()
         total, terminated, truncated, info = 0.0, False, False, {}
         for t in range(self.horizon):
             state = self.layout.flatten(self._obs)
@@ -65,47 +63,6 @@ class SkillWrapper(gym.Wrapper, RecordConstructorArgs):
                 break
         info = {**info, "low_level_steps": t + 1}
         return self.layout.flatten(self._obs), total, terminated, truncated, info
-
-
-_NUMPY_ACTIVATIONS = {
-    torch.nn.ELU: lambda x: np.where(x > 0, x, np.expm1(np.minimum(x, 0))),
-    torch.nn.ReLU: lambda x: np.maximum(x, 0),
-}
-
-
-class ClosedLoopNumpyDecoder:
-    """π(a | s, z) for one state, in NumPy.
-
-    Stepping one env at a time, torch's per-call overhead (~95 µs measured for a depth-2 decoder) is
-    a noticeable share of a kitchen step (~1.5 ms); in NumPy the default depth-5 decoder takes
-    ~23 µs. Equal to `SkillModel.decode_action` up to float rounding (tested).
-    """
-
-    def __init__(self, model: SkillModel) -> None:
-        linears = [m for m in model.decoder.net if isinstance(m, torch.nn.Linear)]
-        activations = {type(m) for m in model.decoder.net if not isinstance(m, torch.nn.Linear)}
-        if len(linears) * 2 - 1 != len(model.decoder.net) or not activations <= _NUMPY_ACTIVATIONS.keys():
-            raise CheckpointError("The decoder is not an ELU or ReLU MLP: this version can't run it.")
-        self.activation = _NUMPY_ACTIVATIONS[activations.pop()]
-        weights = [m.weight.detach().double().numpy().T for m in linears]
-        biases = [m.bias.detach().double().numpy() for m in linears]
-        self.obs_mean, self.obs_std = model.obs_mean.numpy(), model.obs_std.numpy()
-        self.weights = [w.astype(np.float32) for w in weights]
-        self.biases = [b.astype(np.float32) for b in biases]
-        self.scale = model.act_scale.numpy()
-        self.center = model.act_center.numpy()
-        self.clip = model.metadata.act_bounded
-
-    def __call__(self, state: np.ndarray, z: np.ndarray) -> np.ndarray:
-        state = np.clip((state - self.obs_mean) / self.obs_std, -OBS_CLIP, OBS_CLIP)  # standardize_obs
-        x = np.concatenate([state, z])
-        for w, b in zip(self.weights[:-1], self.biases[:-1], strict=True):
-            x = x @ w + b
-            x = self.activation(x)
-        action = x @ self.weights[-1] + self.biases[-1]
-        if self.clip:
-            action = np.clip(action, -1.0, 1.0)
-        return action * self.scale + self.center
 
 
 def check_fits(model: SkillModel, env: gym.Env, prior: str) -> ObservationLayout:

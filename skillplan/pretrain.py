@@ -39,7 +39,8 @@ from skillplan.interrupt import StopRequest
 from skillplan.io import atomic_write_text
 from skillplan.models.distributions import DiagGaussian
 from skillplan.models.pu import nnpu_loss, nnpu_risk, reverse_gradient
-from skillplan.models.skill_model import OBS_CLIP, SkillModel
+from skillplan.models.skill_model import SkillModel
+from skillplan.models.standardize import OBS_CLIP
 from skillplan.progress import progress_bar
 from skillplan.runlog import RunLog
 from skillplan.validation import HeldOutWindows, validate

@@ -7,6 +7,7 @@ import re
 import subprocess
 import sys
 
+import pytest
 from typer.testing import CliRunner
 
 from skillplan.cli.main import app
@@ -69,6 +70,30 @@ def test_benchmark_lists_scripts_and_rejects_unknown_ones():
     assert "sample-efficiency" in result.output and "throughput" in result.output
     result = skillplan("benchmark", "run", "nope")
     assert result.returncode == 2 and "data_throughput" in result.stderr
+
+
+def test_benchmark_lists_diagnostics_apart_and_runs_them():
+    result = CliRunner().invoke(app, ["benchmark"])
+    lines = result.output.splitlines()
+    assert any("run critic_bias" in line and "(diagnosis)" in line for line in lines)
+    assert not any("run data_throughput" in line and "(diagnosis)" in line for line in lines)
+    result = skillplan("benchmark", "run", "critic_bias")  # found in diagnostics/, its own parser answers
+    assert result.returncode == 2 and "critic_bias.py: error" in result.stderr and "agent" in result.stderr
+
+
+def test_benchmark_without_the_checkouts_scripts(monkeypatch, tmp_path, capsys):
+    from skillplan.benchmarking import throughput
+    from skillplan.cli import main
+
+    monkeypatch.setattr(throughput, "BENCHMARKS", tmp_path / "benchmarks")
+    result = CliRunner().invoke(app, ["benchmark"])
+    assert result.exit_code == 0 and "sample-efficiency" in result.output and "restore" in result.output
+    assert "run data_throughput" not in result.output and "source checkout" in " ".join(result.output.split())
+    monkeypatch.setattr(sys, "argv", ["skillplan", "benchmark", "run", "data_throughput"])
+    with pytest.raises(SystemExit) as exit_:
+        main.run()
+    error = " ".join(capsys.readouterr().err.replace("│", " ").split())  # the panel's wrapped lines
+    assert exit_.value.code == 2 and "no benchmarks/ folder" in error and "make setup" in error
 
 
 def test_sample_efficiency_rejects_unknown_methods_before_any_work(tmp_path):

@@ -415,7 +415,6 @@ def test_cem_needs_a_skill_env():
 
 @pytest.mark.parametrize("activation", ["elu", "relu"])
 def test_numpy_decoder_matches_the_torch_decoder(priors, activation):
-    from skillplan.envs.skill_env import ClosedLoopNumpyDecoder
     from skillplan.models.skill_model import SkillModel
 
     model = SkillModel.load(priors["kitchen"])
@@ -423,7 +422,7 @@ def test_numpy_decoder_matches_the_torch_decoder(priors, activation):
         config = model.config.model_copy(deep=True)
         config.model.activation = activation
         model = SkillModel(config, model.metadata).eval()
-    fast = ClosedLoopNumpyDecoder(model)
+    fast = model.numpy_decoder()
     rng = np.random.default_rng(0)
     for _ in range(20):
         state = rng.normal(size=59).astype(np.float32) * 2
@@ -434,8 +433,8 @@ def test_numpy_decoder_matches_the_torch_decoder(priors, activation):
 
 def test_states_far_off_the_data_are_clipped_alike_everywhere(priors):
     # An object the data never moved sits at the std floor: knocking it reads as hundreds of σ.
-    from skillplan.envs.skill_env import ClosedLoopNumpyDecoder
-    from skillplan.models.skill_model import OBS_CLIP, SkillModel
+    from skillplan.models.skill_model import SkillModel
+    from skillplan.models.standardize import OBS_CLIP
 
     model = SkillModel.load(priors["kitchen"])
     direction = torch.arange(59) % 2 * 2.0 - 1  # ±1
@@ -444,7 +443,7 @@ def test_states_far_off_the_data_are_clipped_alike_everywhere(priors):
     assert model.normalize_obs(far).abs().max() == pytest.approx(OBS_CLIP)
     z = torch.ones(4)
     torch.testing.assert_close(model.decode_action(far, z), model.decode_action(edge, z))
-    np.testing.assert_allclose(ClosedLoopNumpyDecoder(model)(far.numpy(), z.numpy()),
+    np.testing.assert_allclose(model.numpy_decoder()(far.numpy(), z.numpy()),
                                model.decode_action(far, z).detach().numpy(), rtol=1e-3, atol=2e-4)
 
 

@@ -36,8 +36,7 @@ from skillplan.errors import ConfigError
 from skillplan.models.distributions import floor_std
 from skillplan.models.mlp import mlp
 from skillplan.models.polyak import polyak_update
-from skillplan.models.prior import dominant_head
-from skillplan.models.skill_model import standardize_obs
+from skillplan.models.standardize import standardize_obs
 
 
 class CEMLearnConfig(Section):
@@ -83,20 +82,18 @@ class TaskModel(nn.Module):
 
     def __init__(self, skill_model, hidden: tuple[int, ...]) -> None:
         super().__init__()
-        dynamics = skill_model.dynamics  # copied, so finetuning leaves the pretrained prior as it was
-        self.encoder = copy.deepcopy(dynamics.encoder).requires_grad_(True)
+        dynamics = skill_model.finetunable_dynamics()  # a copy: the pretrained prior stays as it was
+        self.encoder = dynamics.encoder
         self.target_encoder = copy.deepcopy(dynamics.encoder).requires_grad_(False)
-        self.step = copy.deepcopy(dynamics.step).requires_grad_(True)
-        latent, z_dim = self.step[-1].out_features, skill_model.metadata.z_dim
+        self.step = dynamics.step
+        latent, z_dim = dynamics.latent_dim, skill_model.metadata.z_dim
         self.reward_head = mlp(latent + z_dim, 1, hidden, activation="relu", layer_norm=True)
         self.critic = TwinQ(latent, z_dim, hidden)
         self.critic_target = copy.deepcopy(self.critic).requires_grad_(False)
         # The task policy starts as the skill prior, as in SkiMo. SkiMo's prior reads h, ours reads
-        # states, so the policy is a copy of the prior network reading the state O(h) that a copy of
-        # the pretrained observation decoder gives for h (O(E(s)) ≈ s on the data: MSE 3e-4).
-        # A mixture prior's policy starts at its dominant component (`dominant_head`).
-        self.actor = nn.Sequential(copy.deepcopy(dynamics.obs_decoder), copy.deepcopy(skill_model.prior.net),
-                                   dominant_head(skill_model.prior)).requires_grad_(True)
+        # states, so the policy is the prior's policy network reading the state O(h) that the copied
+        # observation decoder gives for h (O(E(s)) ≈ s on the data: MSE 3e-4).
+        self.actor = nn.Sequential(dynamics.obs_decoder, *skill_model.prior_policy())
         self.register_buffer("obs_mean", skill_model.obs_mean.clone())
         self.register_buffer("obs_std", skill_model.obs_std.clone())
 
@@ -148,7 +145,7 @@ class CEM(Agent):
                  device: torch.device | str = "cpu") -> None:
         super().__init__(env, config, device)
         self.skill_model = on_device(frozen_skill_model(env, "CEM"), self.device)
-        if self.skill_model.dynamics is None:
+        if not self.skill_model.has_dynamics:
             raise ConfigError(f"CEM needs a prior pretrained with skill dynamics; this one is preset "
                               f"'{self.skill_model.config.preset}'. Pretrain with --preset skimo or "
                               "skillplan.")

@@ -6,8 +6,6 @@ starts as a copy of the prior's, so the first episodes behave like prior rollout
 
 from __future__ import annotations
 
-import copy
-
 import gymnasium as gym
 import torch
 from torch import nn
@@ -15,8 +13,7 @@ from torch import nn
 from skillplan.agents.base import frozen_skill_model, on_device
 from skillplan.agents.sac import SAC, SACAgentConfig, SACConfig, SoftActorCritic
 from skillplan.models.distributions import floor_std
-from skillplan.models.prior import dominant_head
-from skillplan.models.skill_model import standardize_obs
+from skillplan.models.standardize import standardize_obs
 
 
 class SSACConfig(SACAgentConfig):
@@ -31,7 +28,7 @@ class SSACConfig(SACAgentConfig):
 
 class _PriorAsPolicy(nn.Module):
     """A trainable copy of the prior network whose output, once tanh-squashed, starts as the prior
-    (a mixture prior: its dominant component at each state, see `dominant_head`).
+    (a mixture prior: its dominant component at each state, see `SkillModel.prior_policy`).
 
     The prior's (mean μ, log-std) live in skill space; the squashed policy needs pre-tanh
     parameters. So the mean maps through atanh(μ / bound) and the std through the inverse of
@@ -41,8 +38,7 @@ class _PriorAsPolicy(nn.Module):
 
     def __init__(self, model, bound: float) -> None:
         super().__init__()
-        self.net = copy.deepcopy(model.prior.net).requires_grad_(True)  # the model is frozen
-        self.head = dominant_head(model.prior)
+        self.net, self.head = model.prior_policy()  # apart: the head reads the net's output in fp32
         self.register_buffer("mean", model.obs_mean.clone())
         self.register_buffer("std", model.obs_std.clone())
         self.bound = bound

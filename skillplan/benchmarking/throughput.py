@@ -1,5 +1,8 @@
 """The throughput suite: run every speed script of benchmarks/ and gather their headline figures.
 
+The scripts ship with the source checkout, beside the package; diagnosis-only scripts (why a run
+behaved as it did, not how fast or how well) sit apart in benchmarks/diagnostics/.
+
 Each script runs in its own process (a fresh interpreter, so one script's threads and compiled
 kernels don't colour the next) and writes its own JSON; this module collects one table from them.
 """
@@ -24,6 +27,7 @@ from skillplan.io import atomic_write_text
 from skillplan.provenance import SOURCE_ROOT, provenance
 
 BENCHMARKS = SOURCE_ROOT / "benchmarks"
+DIAGNOSTICS = BENCHMARKS / "diagnostics"
 RESULTS = BENCHMARKS / "results"
 PRESETS = tuple(m.preset for m in METHODS.values() if m.preset is not None)
 
@@ -93,17 +97,29 @@ MEASUREMENTS: tuple[Measurement, ...] = (
 )
 
 
-def available_scripts() -> dict[str, str]:
-    """Benchmark script names (stems) and the first line of each script's docstring."""
+@dataclass(frozen=True)
+class Script:
+    """A benchmark script: where it is, the first line of its docstring, and whether it only diagnoses."""
+
+    path: Path
+    summary: str
+    diagnostic: bool
+
+
+def available_scripts() -> dict[str, Script]:
+    """The benchmark scripts by name (stem): benchmarks/*.py, then benchmarks/diagnostics/*.py."""
     if not BENCHMARKS.is_dir():
         raise SkillplanError(
-            f"No benchmarks/ folder next to the installed package ({BENCHMARKS}). The benchmark "
-            "scripts ship with the source checkout: install skillplan from a clone with `make setup`."
+            f"The benchmark scripts ship with skillplan's source checkout, not with the installed package, "
+            f"and there is no benchmarks/ folder beside it ({BENCHMARKS}). To run them (and the throughput "
+            "suite, which runs them), clone the repository and install it from there with `make setup`. "
+            "`skillplan benchmark sample-efficiency`, `report` and `restore` need no checkout."
         )
     found = {}
-    for path in sorted(BENCHMARKS.glob("[!_]*.py")):  # _*.py are helpers the scripts share
-        doc = ast.get_docstring(ast.parse(path.read_text())) or ""
-        found[path.stem] = doc.splitlines()[0] if doc else ""
+    for folder, diagnostic in ((BENCHMARKS, False), (DIAGNOSTICS, True)):
+        for path in sorted(folder.glob("[!_]*.py")):  # _*.py are helpers the scripts share
+            doc = ast.get_docstring(ast.parse(path.read_text())) or ""
+            found[path.stem] = Script(path, doc.splitlines()[0] if doc else "", diagnostic)
     return found
 
 

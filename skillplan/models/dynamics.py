@@ -17,6 +17,7 @@ class SkillDynamics(nn.Module):
     def __init__(self, obs_dim: int, z_dim: int, latent_dim: int, hidden: int, depth: int,
                  activation: Activation = "elu"):
         super().__init__()
+        self.latent_dim = latent_dim
         self.encoder = mlp(obs_dim, latent_dim, hidden, depth, activation)
         self.target_encoder = copy.deepcopy(self.encoder).requires_grad_(False)
         self.step = mlp(latent_dim + z_dim, latent_dim, hidden, depth, activation)

@@ -6,6 +6,7 @@ inside; the submodules work on normalised tensors and are what pretraining optim
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -19,22 +20,13 @@ from skillplan.data.flatten import ObservationLayout
 from skillplan.errors import CheckpointError
 from skillplan.models.distributions import SkillDistribution
 from skillplan.models.dynamics import SkillDynamics
-from skillplan.models.prior import SkillPrior
+from skillplan.models.numpy_decoder import ClosedLoopNumpyDecoder
+from skillplan.models.prior import SkillPrior, dominant_head
 from skillplan.models.pu import SkillDiscriminator, WindowClassifier
-from skillplan.models.skill_vae import DECODERS, SkillEncoder
+from skillplan.models.skill_vae import DECODERS, ClosedLoopDecoder, SkillEncoder
+from skillplan.models.standardize import standardize_obs
 
 ArrayLike = torch.Tensor | np.ndarray
-
-# Standardised states are clipped to ±OBS_CLIP (as Stable-Baselines3's VecNormalize clips at 10). A
-# dimension the data never moved (an untouched object) has its std at the 1e-3 floor, so an agent
-# that knocks the object would otherwise feed the networks values of ±800 and wreck every latent.
-OBS_CLIP = 10.0
-
-
-def standardize_obs(obs: torch.Tensor, mean: torch.Tensor, std: torch.Tensor) -> torch.Tensor:
-    """(obs − mean) / std, clipped to ±OBS_CLIP: the one way every network sees a state."""
-    return ((obs - mean) / std).clamp(-OBS_CLIP, OBS_CLIP)
-
 
 class SkillModel(nn.Module):
     """Skills z of H steps: encoder q(z|window), decoder, prior p(z|s), and the optional terms.
@@ -109,6 +101,41 @@ class SkillModel(nn.Module):
     def decode_state(self, h: torch.Tensor) -> torch.Tensor:
         """The raw state O(h) a latent state stands for."""
         return self._require_dynamics().obs_decoder(h) * self.obs_std + self.obs_mean
+
+    # ---- what agents and the skill wrapper build from the model -------------------------------------
+    @property
+    def has_dynamics(self) -> bool:
+        """Whether the model was pretrained with skill dynamics (what CEM plans through)."""
+        return self.dynamics is not None
+
+    @property
+    def decodes_closed_loop(self) -> bool:
+        """Whether the decoder reads the state at every step (else it plans all H actions from z)."""
+        return isinstance(self.decoder, ClosedLoopDecoder)
+
+    def decode_plan(self, z: ArrayLike) -> torch.Tensor:
+        """An open-loop skill's raw actions (..., H, act_dim) for skills z (..., z_dim)."""
+        if self.decodes_closed_loop:
+            raise CheckpointError("A closed-loop decoder has no plan: its actions depend on the states met.")
+        z = torch.as_tensor(z, dtype=torch.float32, device=self.obs_mean.device)
+        return self.denormalize_action(self.decoder.sequence(z))
+
+    def numpy_decoder(self) -> ClosedLoopNumpyDecoder:
+        """The closed-loop decoder in NumPy: (raw states, z) -> raw actions, for one state or a batch."""
+        if not self.decodes_closed_loop:
+            raise CheckpointError("An open-loop decoder has no state-reading NumPy form: use `decode_plan`.")
+        return ClosedLoopNumpyDecoder(self)
+
+    def finetunable_dynamics(self) -> SkillDynamics:
+        """A trainable copy of the skill dynamics (E, D, O): finetuning it leaves this model as it was."""
+        return copy.deepcopy(self._require_dynamics()).requires_grad_(True)
+
+    def prior_policy(self) -> nn.Sequential:
+        """A trainable copy of the prior network, then the head that turns its output into one Gaussian's
+        [means | log-stds] over z: the policy starts as the prior (a mixture: its dominant component).
+        It reads standardised states (`standardize_obs`).
+        """
+        return nn.Sequential(copy.deepcopy(self.prior.net), dominant_head(self.prior)).requires_grad_(True)
 
     def _require_dynamics(self) -> SkillDynamics:
         if self.dynamics is None:

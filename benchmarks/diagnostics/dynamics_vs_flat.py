@@ -5,7 +5,7 @@ pretrained checkpoint, then rolled out k·H steps with the true actions; the ski
 out k skills (the posterior means of the true skills). Both errors are squared errors of the
 predicted state in normalised units, on the same held-out windows.
 
-Run: python benchmarks/dynamics_vs_flat.py --checkpoint runs/kitchen-scripted/prior [--steps 5000]
+Run: python benchmarks/diagnostics/dynamics_vs_flat.py --checkpoint runs/kitchen-scripted/prior [--steps 5000]
 Writes benchmarks/results/pretrain_dynamics_vs_flat.json.
 """
 
@@ -75,7 +75,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=5000, help="flat model training steps")
     parser.add_argument("--batch-size", type=int, default=256)
     parser.add_argument("--windows", type=int, default=2048, help="held-out windows evaluated")
-    default_out = Path(__file__).parent / "results" / "pretrain_dynamics_vs_flat.json"
+    default_out = Path(__file__).parents[1] / "results" / "pretrain_dynamics_vs_flat.json"
     parser.add_argument("--out", type=Path, default=default_out)
     args = parser.parse_args()
     torch.set_num_threads(2)

@@ -1,6 +1,6 @@
 """Where each agent's training loop spends its time on SkillKitchen-v0, one thread, sampled by py-spy.
 
-Run: python benchmarks/profile_agents.py [--prior DIR] [--steps 3000] [--agents cem ssac sac]
+Run: python benchmarks/diagnostics/profile_agents.py [--prior DIR] [--steps 3000] [--agents cem ssac sac]
 An agent may carry loop settings, `NAME:key=value,...` (e.g. `cem:update_every=1`).
 Each agent trains in a child process: a warm-up of `--warmup` env steps (not profiled), then py-spy
 attaches and samples `--steps` env steps of training with updates on, one evaluation at the end
@@ -26,7 +26,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
-RESULTS = Path(__file__).parent / "results"
+RESULTS = Path(__file__).parents[1] / "results"
 DEFAULT_PRIOR = RESULTS / "sample_efficiency_kitchen/pretrain/kitchen-scripted-skillplan/prior"
 ENV = "SkillKitchen-v0"
 EVAL_EPISODES_PER_10K = 10  # LoopConfig's eval_episodes per eval_every

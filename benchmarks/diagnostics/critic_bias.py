@@ -9,21 +9,24 @@ alone, and along the policy's episodes each decision's plan is scored against th
 rollout in the model: terminal value, and how far the final latent lies from replayed latents. A
 planner that trades predicted reward for the value of latents off the data scores below its policy.
 
-    python benchmarks/critic_bias.py runs/suite-kitchen/runs/SkillKitchen-v0/skillplan/seed0/agent
+    python benchmarks/diagnostics/critic_bias.py runs/suite-kitchen/runs/SkillKitchen-v0/skillplan/seed0/agent
 """
 
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 import numpy as np
 import torch
-from _report import report
 
 from skillplan.agents.cem import CEM, twin_value
 
-RESULTS = Path(__file__).parent / "results"
+sys.path.insert(0, str(Path(__file__).parents[1]))  # benchmarks/: the helper the scripts share
+from _report import report
+
+RESULTS = Path(__file__).parents[1] / "results"
 
 
 @torch.no_grad()

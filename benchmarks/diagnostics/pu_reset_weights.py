@@ -5,24 +5,27 @@ The `skillplan` preset trains its prior toward skills in proportion to this prob
 reset state (t = 0) it decides which first subtask the prior learns. Needs a checkpoint pretrained
 with the PU-weighted prior on kitchen-scripted, whose episodes record `step_task_completions`.
 
-    python benchmarks/pu_reset_weights.py runs/kitchen-scripted/prior
+    python benchmarks/diagnostics/pu_reset_weights.py runs/kitchen-scripted/prior
 """
 
 from __future__ import annotations
 
 import argparse
+import sys
 from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
 import torch
-from _report import report
 
 from skillplan.data.catalog import resolve
 from skillplan.data.loading import open_dataset
 from skillplan.models.skill_model import SkillModel
 
-RESULTS = Path(__file__).parent / "results"
+sys.path.insert(0, str(Path(__file__).parents[1]))  # benchmarks/: the helper the scripts share
+from _report import report
+
+RESULTS = Path(__file__).parents[1] / "results"
 
 
 def first_subtask(completions: dict[str, np.ndarray]) -> str:
