@@ -46,6 +46,8 @@ class RayBackend:
     def __init__(self, out: Path, address: str | None, workers: int) -> None:
         self.ray = import_ray()
         self.out, self.workers = Path(out), workers
+        if address not in (None, "auto"):
+            _probe(address)
         self.owns_connection = not self.ray.is_initialized()
         if self.owns_connection:
             self._connect(address)
@@ -57,14 +59,10 @@ class RayBackend:
 
     def _connect(self, address: str | None) -> None:
         ray = self.ray
-        env = {k: os.environ[k] for k in ("MINARI_DATASETS_PATH",) if k in os.environ}
-        options: dict[str, Any] = {"runtime_env": {"env_vars": env}, "log_to_driver": False,
-                                   "include_dashboard": False}
+        options: dict[str, Any] = {"log_to_driver": False, "include_dashboard": False}
         if address is None:
             ray.init(num_cpus=self.workers, **options)
             return
-        if address != "auto":
-            _probe(address)
         try:
             ray.init(address=address, **options)
         except (ConnectionError, RuntimeError) as exc:
@@ -120,7 +118,10 @@ class RayBackend:
         console.print(f"{len(trains) - len(todo_train)}/{len(trains)} training runs already done; "
                       f"{len(todo_pre)} prior(s) to pretrain first (on Ray)")
         gpus = 1 / self.workers if device.startswith("cuda") else 0
-        task = ray.remote(num_cpus=1, num_gpus=gpus, max_retries=RETRIES)(_ray_job)
+        # the datasets this process generated or found: on a cluster, on the shared storage too
+        env = {k: os.environ[k] for k in ("MINARI_DATASETS_PATH",) if k in os.environ}
+        task = ray.remote(num_cpus=1, num_gpus=gpus, max_retries=RETRIES,
+                          runtime_env={"env_vars": env})(_ray_job)
         board = ray.remote(num_cpus=0)(ProgressBoard).remote()
         prior_refs: dict[Path, Any] = {}
         jobs: dict[Any, PretrainJob | TrainJob] = {}
