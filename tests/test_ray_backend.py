@@ -51,7 +51,7 @@ def deterministic_rows(out):
 def test_ray_runs_the_suite_as_the_local_backend_does_and_resumes(ray_instance, dataset_root, tmp_path,
                                                                   monkeypatch):
     monkeypatch.setenv("MINARI_DATASETS_PATH", dataset_root)
-    config = tiny_suite()
+    config = tiny_suite(methods=["spirl", "skillplan"])  # both agents, on priors their tasks wait for
     run_suite(config, tmp_path / "local", workers=2, console=Console(file=io.StringIO()))
     console = Console(file=io.StringIO())
     run_suite(config, tmp_path / "ray", workers=2, console=console, backend="ray")
