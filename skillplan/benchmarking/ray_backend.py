@@ -118,6 +118,7 @@ class RayBackend:
         console.print(f"{len(trains) - len(todo_train)}/{len(trains)} training runs already done; "
                       f"{len(todo_pre)} prior(s) to pretrain first (on Ray)")
         gpus = 1 / self.workers if device.startswith("cuda") else 0
+        device = "cuda" if gpus else device  # Ray hands each task its GPU as the only visible one
         # the datasets this process generated or found: on a cluster, on the shared storage too
         env = {k: os.environ[k] for k in ("MINARI_DATASETS_PATH",) if k in os.environ}
         task = ray.remote(num_cpus=1, num_gpus=gpus, max_retries=RETRIES,
