@@ -69,12 +69,18 @@ def test_ray_runs_the_suite_as_the_local_backend_does_and_resumes(ray_instance, 
     assert {p: p.stat().st_mtime_ns for p in (tmp_path / "ray").glob("runs/*/*/*/metrics.csv")} == before
 
 
+def parent(pid: int) -> int:
+    with open(f"/proc/{pid}/stat") as f:
+        return int(f.read().rpartition(")")[2].split()[1])
+
+
 def ray_job_pids() -> list[int]:
+    """The processes running a suite task of this test's Ray instance (whose raylet is our child)."""
     pids = []
     for entry in os.listdir("/proc"):
         try:
             with open(f"/proc/{entry}/cmdline", "rb") as f:
-                if f.read().startswith(b"ray::_ray_job"):
+                if f.read().startswith(b"ray::_ray_job") and parent(parent(int(entry))) == os.getpid():
                     pids.append(int(entry))
         except (OSError, ValueError):
             continue
@@ -129,3 +135,12 @@ def test_an_unreachable_ray_address_is_named_quickly(tmp_path):
                   ray_address="127.0.0.1:1")
     assert time.monotonic() - started < 30
     assert not (tmp_path / "out").exists()
+
+
+def test_a_suite_directory_the_workers_cannot_write_is_named(ray_instance, tmp_path):
+    (tmp_path / "file").write_text("not a directory")
+    out = tmp_path / "file" / "suite"
+    with pytest.raises(ConfigError, match="cannot share the suite directory") as error:
+        run_suite(tiny_suite(), out, console=Console(file=io.StringIO()), backend="ray")
+    assert str(out) in str(error.value)
+    assert (tmp_path / "file").read_text() == "not a directory"

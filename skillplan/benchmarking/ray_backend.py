@@ -84,7 +84,8 @@ class RayBackend:
         errors = [e for e in ray.get(refs) if e]
         unseen = [node for node, marker in markers.items() if not marker.is_file()]
         for marker in markers.values():
-            marker.unlink(missing_ok=True)
+            if marker.is_file():
+                marker.unlink()
         if errors or unseen:
             if not existed and self.out.is_dir() and not any(self.out.iterdir()):
                 self.out.rmdir()  # leave nothing behind
