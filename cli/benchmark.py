@@ -110,6 +110,11 @@ def sample_efficiency(
     loggers: list[str] = typer.Option(None, "--logger", help=LOGGER_HELP + " Every run logs alike."),
     device: str = typer.Option("cpu", "--device", help=DEVICE_HELP + " With a GPU, --workers runs share "
                                "it."),
+    backend: str = typer.Option("local", "--backend", help="local: a process pool here; ray: one Ray "
+                                "task per job (needs `pip install 'skillplan[ray]'`; see docs/ray.md)."),
+    ray_address: str = typer.Option(None, "--ray-address", help="With --backend ray: 'auto' or HOST:PORT "
+                                    "of a running Ray cluster (default: start a local Ray instance with "
+                                    "--workers CPUs). The suite dir must be on storage every node shares."),
 ) -> None:
     """Train every method on every env over seeds; write evaluations.csv, summary.md and one PNG per env.
 
@@ -132,7 +137,10 @@ def sample_efficiency(
     n_runs = len(config.envs) * len(config.methods) * config.seeds
     console.print(f"[bold]sample-efficiency[/bold]: {n_runs} runs of {config.steps:,} env steps "
                   f"({', '.join(config.methods)} on {', '.join(config.envs)}) → {out}")
-    run_suite(config, out, workers=workers, only=only, console=console, loggers=loggers, device=device)
+    if ray_address is not None and backend != "ray":
+        raise SkillplanError("--ray-address only applies with --backend ray.")
+    run_suite(config, out, workers=workers, only=only, console=console, loggers=loggers, device=device,
+              backend=backend, ray_address=ray_address)
 
 
 @benchmark_app.command("report")

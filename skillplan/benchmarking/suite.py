@@ -182,10 +182,12 @@ def _check_agent_overrides(config: SuiteConfig) -> None:
 
 def run_suite(config: SuiteConfig, out: Path, *, workers: int = 2, only: list[str] | None = None,
               console: Console | None = None, loggers: tuple[str, ...] = ("csv",),
-              device: str = "cpu") -> None:
+              device: str = "cpu", backend: str = "local", ray_address: str | None = None) -> None:
     """Run (or resume) the suite in `out`, then write its report; failed runs are named at the end.
 
-    Every job runs on `device`: with a GPU, `workers` runs share it.
+    Every job runs on `device`: with a GPU, `workers` runs share it. `backend` "local" runs the jobs
+    in a process pool here; "ray" runs each as a Ray task (see `ray_backend`), on a local Ray instance
+    with `workers` CPUs or on the cluster at `ray_address` ("auto" or HOST:PORT).
 
     `only` limits this invocation to some runs ("METHOD" or "METHOD:SEED"), e.g. those that fit
     the time at hand; the report still covers every run so far. Every run logs to `loggers`
@@ -197,10 +199,17 @@ def run_suite(config: SuiteConfig, out: Path, *, workers: int = 2, only: list[st
     pretrains, trains = plan(config, out, loggers)
     if only:
         trains = select_runs(trains, only, config)
+    schedule = _schedule
+    if backend == "ray":  # connects and checks the workers' storage before anything is written
+        from skillplan.benchmarking.ray_backend import RayBackend
+
+        schedule = RayBackend(out, ray_address, workers).schedule
+    elif backend != "local":
+        raise ConfigError(f"Unknown backend '{backend}'. Use local or ray.")
     _claim(out, config)
     clock = WallClock(out / TIMING_FILE, workers)
     _ensure_datasets({job.dataset for job in pretrains}, console)
-    failures = _schedule(pretrains, trains, workers, console, on_tick=clock.record, device=device)
+    failures = schedule(pretrains, trains, workers, console, on_tick=clock.record, device=device)
     clock.record(final=True)
     write_report(out, console)
     if failures:
@@ -322,6 +331,18 @@ def _ensure_datasets(datasets: set[str], console: Console) -> None:
         load_offline_data(name, on_generate=console.print)
 
 
+def unfinished(pretrains: list[PretrainJob], trains: list[TrainJob]
+               ) -> tuple[list[PretrainJob], list[TrainJob]]:
+    """The jobs still to run, after checking that finished work fits this suite's priors."""
+    for job in pretrains:
+        job.check_unchanged()
+    for job in trains:
+        job.check_prior()
+    todo_train = [j for j in trains if not j.done()]
+    needed = {t.prior for t in todo_train}  # a restored suite may not need every prior again
+    return [j for j in pretrains if not j.done() and j.out / "prior" in needed], todo_train
+
+
 def _schedule(pretrains: list[PretrainJob], trains: list[TrainJob], workers: int,
               console: Console, on_tick: Callable[[], None], device: str = "cpu") -> dict[str, str]:
     """Run the unfinished jobs; a training run starts once its prior exists. Returns failures by job.
@@ -330,13 +351,7 @@ def _schedule(pretrains: list[PretrainJob], trains: list[TrainJob], workers: int
     first (a partial suite already compares every method), a seed's pretraining before its runs,
     then the slowest methods first (so the cheap ones fill the gaps at the end).
     """
-    for job in pretrains:
-        job.check_unchanged()
-    for job in trains:
-        job.check_prior()
-    todo_train = [j for j in trains if not j.done()]
-    needed = {t.prior for t in todo_train}  # a restored suite may not need every prior again
-    todo_pre = [j for j in pretrains if not j.done() and j.out / "prior" in needed]
+    todo_pre, todo_train = unfinished(pretrains, trains)
     failures: dict[str, str] = {}
     if not todo_pre and not todo_train:
         console.print("every run asked for has finished; rewriting the report")
