@@ -108,10 +108,14 @@ def sample_efficiency(
     Priors are pretrained per (dataset, preset, seed) and shared by the methods and envs that use the
     same preset and data. An interrupted suite
     resumes where it stopped when the same command is run again.
+
+    The first Ctrl-C (or SIGTERM) has each running run finish its step and write a checkpoint, then
+    prints where each stopped; a second one aborts at once.
     """
-    from skillplan.benchmarking.suite import run_suite
+    from skillplan.benchmarking.suite import run_suite, stopped_suite_message
     from skillplan.benchmarking.suite_config import QUICK, SuiteConfig
     from skillplan.config import validated
+    from skillplan.interrupt import stop_on_signals
 
     loggers = check_loggers(loggers)
     given = {"envs": envs or None, "methods": agents or None, "seeds": seeds, "priors": priors,
@@ -124,7 +128,12 @@ def sample_efficiency(
     n_runs = len(config.envs) * len(config.methods) * config.seeds
     console.print(f"[bold]sample-efficiency[/bold]: {n_runs} runs of {config.steps:,} env steps "
                   f"({', '.join(config.methods)} on {', '.join(config.envs)}) → {out}")
-    run_suite(config, out, workers=workers, only=only, console=console, loggers=loggers, device=device)
+    with stop_on_signals() as stop:
+        stopped = run_suite(config, out, workers=workers, only=only, console=console, loggers=loggers,
+                            device=device, stop=stop)
+    if stop.requested:
+        console.print(stopped_suite_message(stop, stopped, sys.argv[1:]))
+        raise typer.Exit(stop.exit_code)
 
 
 @benchmark_app.command("report")
