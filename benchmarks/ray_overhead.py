@@ -22,6 +22,7 @@ from pathlib import Path
 from _report import report
 from rich.console import Console
 
+from skillplan.benchmarking.ray_backend import run_suite_on_ray
 from skillplan.benchmarking.suite import run_suite
 from skillplan.benchmarking.suite_config import SuiteConfig
 from skillplan.envs.generate import generate_dataset
@@ -89,8 +90,8 @@ def main() -> None:
             if sampler:
                 sampler.start()
             started = time.perf_counter()
-            run_suite(config, root / backend, workers=args.workers, console=Console(file=io.StringIO()),
-                      backend=backend)
+            run = run_suite_on_ray if backend == "ray" else run_suite
+            run(config, root / backend, workers=args.workers, console=Console(file=io.StringIO()))
             seconds[backend] = time.perf_counter() - started
             if sampler:
                 sampling.set()

@@ -121,10 +121,14 @@ def sample_efficiency(
     Priors are pretrained per (dataset, preset, seed) and shared by the methods and envs that use the
     same preset and data. An interrupted suite
     resumes where it stopped when the same command is run again.
+
+    The first Ctrl-C (or SIGTERM) has each running run finish its step and write a checkpoint, then
+    prints where each stopped; a second one aborts at once.
     """
-    from skillplan.benchmarking.suite import run_suite
+    from skillplan.benchmarking.suite import run_suite, stopped_suite_message
     from skillplan.benchmarking.suite_config import QUICK, SuiteConfig
     from skillplan.config import validated
+    from skillplan.interrupt import stop_on_signals
 
     loggers = check_loggers(loggers)
     given = {"envs": envs or None, "methods": agents or None, "seeds": seeds, "priors": priors,
@@ -137,10 +141,22 @@ def sample_efficiency(
     n_runs = len(config.envs) * len(config.methods) * config.seeds
     console.print(f"[bold]sample-efficiency[/bold]: {n_runs} runs of {config.steps:,} env steps "
                   f"({', '.join(config.methods)} on {', '.join(config.envs)}) → {out}")
+    if backend not in ("local", "ray"):
+        raise SkillplanError(f"Unknown --backend '{backend}'. Use local or ray.")
     if ray_address is not None and backend != "ray":
         raise SkillplanError("--ray-address only applies with --backend ray.")
-    run_suite(config, out, workers=workers, only=only, console=console, loggers=loggers, device=device,
-              backend=backend, ray_address=ray_address)
+    if backend == "ray":  # Ctrl-C ends the Ray tasks; a rerun resumes each from its last checkpoint
+        from skillplan.benchmarking.ray_backend import run_suite_on_ray
+
+        run_suite_on_ray(config, out, ray_address=ray_address, workers=workers, only=only, console=console,
+                         loggers=loggers, device=device)
+        return
+    with stop_on_signals() as stop:
+        stopped = run_suite(config, out, workers=workers, only=only, console=console, loggers=loggers,
+                            device=device, stop=stop)
+    if stop.requested:
+        console.print(stopped_suite_message(stop, stopped, sys.argv[1:]))
+        raise typer.Exit(stop.exit_code)
 
 
 @benchmark_app.command("report")

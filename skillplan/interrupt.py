@@ -13,6 +13,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
@@ -35,6 +36,30 @@ class StopRequest:
     def exit_code(self) -> int:
         """The shell's code for a process ended by this signal: 128 + its number."""
         return 128 + (self.signum or 0)
+
+
+class SharedStopRequest(StopRequest):
+    """A stop request another process makes: requested once `event`, a multiprocessing Event, is set.
+
+    The benchmark suite's workers poll one; the suite's own process takes the signals and sets it.
+    """
+
+    def __init__(self, event: Any) -> None:
+        super().__init__()
+        self.event = event
+
+    @property
+    def requested(self) -> bool:
+        return self.event.is_set()
+
+
+def leave_signals_to_parent() -> None:
+    """Ignore SIGINT and SIGTERM in a worker process: its parent takes them and tells it to stop.
+
+    Ctrl-C and a scheduler's SIGTERM reach every process of the group, the workers included.
+    """
+    for s in SIGNALS:
+        signal.signal(s, signal.SIG_IGN)
 
 
 @contextmanager

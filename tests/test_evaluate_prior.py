@@ -60,14 +60,24 @@ def test_maze_rollouts_report_success():
     assert rollouts.summary()["success_rate"] == sum(rollouts.successes) / 6
 
 
-def test_kitchen_rollouts_count_subtasks():
+def test_kitchen_rollouts_count_the_subtasks_a_scripted_expert_does():
+    """The scripted expert's actions, replayed as the prior's skills from the same reset seed, do three
+    of the kitchen's seven subtasks: counted, first and in order; after them the arm stands still."""
+    done = ["light switch", "slide cabinet", "microwave"]
+    env = DEMONSTRATOR.make_env("general")
+    run = rollout(env, 0, done, np.random.default_rng(0))
+    env.close()
+    assert all(a.done_at is not None for a in run.attempts), "the scripted expert failed a subtask"
+    actions = iter(run.actions)
     model = untrained_model("FrankaKitchen-v1", ("observation",))
-    rollouts = evaluate_prior(model, 1, workers=1, max_steps=12)
-    assert rollouts.kind == "kitchen" and rollouts.subtasks == [0] and rollouts.n_tasks == 7
-    assert rollouts.distribution()[0] == 1
+    model.decode_action = lambda obs, z, step: torch.as_tensor(
+        np.stack([next(actions, np.zeros(9))]), dtype=torch.float32)
+    rollouts = evaluate_prior(model, 1, workers=1, seed=0, max_steps=len(run.actions) + 8)
+    assert rollouts.kind == "kitchen" and rollouts.n_tasks == 7
+    assert rollouts.subtasks == [3] and rollouts.distribution()[3] == 1
+    assert rollouts.first_subtask_counts() == {"light switch": 1}
+    assert rollouts.orders == [done]
     assert rollouts.summary()["full_completion_rate"] == 0.0
-    assert rollouts.first_subtask_counts() == {"none": 1}
-    assert rollouts.orders == [[]]
 
 
 def test_reset_states_off_the_data_are_reported():

@@ -13,6 +13,7 @@ import time
 import pytest
 from rich.console import Console
 
+from skillplan.benchmarking.ray_backend import run_suite_on_ray
 from skillplan.benchmarking.report import EVALUATIONS
 from skillplan.benchmarking.suite import DONE_FILE, run_suite
 from skillplan.envs.generate import generate_dataset
@@ -54,7 +55,7 @@ def test_ray_runs_the_suite_as_the_local_backend_does_and_resumes(ray_instance, 
     config = tiny_suite(methods=["spirl", "skillplan"])  # both agents, on priors their tasks wait for
     run_suite(config, tmp_path / "local", workers=2, console=Console(file=io.StringIO()))
     console = Console(file=io.StringIO())
-    run_suite(config, tmp_path / "ray", workers=2, console=console, backend="ray")
+    run_suite_on_ray(config, tmp_path / "ray", workers=2, console=console)
     assert "on Ray" in console.file.getvalue()
     local, on_ray = deterministic_rows(tmp_path / "local"), deterministic_rows(tmp_path / "ray")
     assert len(on_ray) == len(config.methods) * config.seeds * 3
@@ -64,7 +65,7 @@ def test_ray_runs_the_suite_as_the_local_backend_does_and_resumes(ray_instance, 
 
     before = {p: p.stat().st_mtime_ns for p in (tmp_path / "ray").glob("runs/*/*/*/metrics.csv")}
     console = Console(file=io.StringIO())
-    run_suite(config, tmp_path / "ray", workers=2, console=console, backend="ray")
+    run_suite_on_ray(config, tmp_path / "ray", workers=2, console=console)
     assert "every run asked for has finished" in console.file.getvalue()
     assert {p: p.stat().st_mtime_ns for p in (tmp_path / "ray").glob("runs/*/*/*/metrics.csv")} == before
 
@@ -105,7 +106,7 @@ def test_a_task_whose_worker_dies_is_retried_and_the_suite_completes(ray_instanc
     killer = threading.Thread(target=kill_first_worker)
     killer.start()
     try:
-        run_suite(config, tmp_path / "out", workers=2, console=Console(file=io.StringIO()), backend="ray")
+        run_suite_on_ray(config, tmp_path / "out", workers=2, console=Console(file=io.StringIO()))
     finally:
         stop.set()
         killer.join()
@@ -124,15 +125,15 @@ def test_backend_ray_without_ray_names_the_extra(tmp_path, monkeypatch):
 
     monkeypatch.setattr(builtins, "__import__", no_ray)
     with pytest.raises(ConfigError, match=r"skillplan\[ray\]"):
-        run_suite(tiny_suite(), tmp_path / "out", console=Console(file=io.StringIO()), backend="ray")
+        run_suite_on_ray(tiny_suite(), tmp_path / "out", console=Console(file=io.StringIO()))
     assert not (tmp_path / "out").exists()
 
 
 def test_an_unreachable_ray_address_is_named(tmp_path):
     # the address is probed with a socket before ray.init, which would otherwise retry for a minute
     with pytest.raises(ConfigError, match=r"127\.0\.0\.1:1"):
-        run_suite(tiny_suite(), tmp_path / "out", console=Console(file=io.StringIO()), backend="ray",
-                  ray_address="127.0.0.1:1")
+        run_suite_on_ray(tiny_suite(), tmp_path / "out", console=Console(file=io.StringIO()),
+                         ray_address="127.0.0.1:1")
     assert not (tmp_path / "out").exists()
 
 
@@ -140,6 +141,6 @@ def test_a_suite_directory_the_workers_cannot_write_is_named(ray_instance, tmp_p
     (tmp_path / "file").write_text("not a directory")
     out = tmp_path / "file" / "suite"
     with pytest.raises(ConfigError, match="cannot share the suite directory") as error:
-        run_suite(tiny_suite(), out, console=Console(file=io.StringIO()), backend="ray")
+        run_suite_on_ray(tiny_suite(), out, console=Console(file=io.StringIO()))
     assert str(out) in str(error.value)
     assert (tmp_path / "file").read_text() == "not a directory"

@@ -24,12 +24,14 @@ from tests.pretrain_fixtures import EXPERT_ID, GENERAL_ID, TINY, write_pu_datase
 CLI = [sys.executable, "-m", "skillplan.cli.main"]
 
 
-def start_until(args: list[str], marker: Path, cwd: Path) -> subprocess.Popen:
-    """Start `skillplan ARGS` and return once `marker` exists (the run has checkpointed once)."""
-    process = subprocess.Popen([*CLI, *args], cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+def start_until(args: list[str], markers: Path | list[Path], cwd: Path) -> subprocess.Popen:
+    """Start `skillplan ARGS` (or, from a Python file, `python FILE ...`) and return once every marker
+    exists (each run has checkpointed once)."""
+    command = args if args[0] == sys.executable else [*CLI, *args]
+    process = subprocess.Popen(command, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                text=True, env={**os.environ, "COLUMNS": "300"})
     deadline = time.monotonic() + 180
-    while not marker.exists():
+    while not all(marker.exists() for marker in ([markers] if isinstance(markers, Path) else markers)):
         if process.poll() is not None:
             pytest.fail(f"the run ended before its first checkpoint:\n{process.stdout.read()}")
         if time.monotonic() > deadline:
@@ -82,3 +84,56 @@ def test_a_second_signal_aborts_at_once():
         with pytest.raises(KeyboardInterrupt):
             os.kill(os.getpid(), signal.SIGINT)
     assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # the handlers are put back
+
+
+SUITE_SCRIPT = """
+import json
+import sys
+
+from skillplan.benchmarking import suite_config
+from skillplan.cli.main import run
+
+if __name__ == "__main__":  # spawned workers import this file too
+    suite_config.QUICK = json.loads(sys.argv[1])  # a tiny suite behind the CLI's --quick
+    sys.argv = ["skillplan", *sys.argv[2:]]
+    run()
+"""
+
+
+def test_the_suite_stops_its_runs_at_checkpoints_on_ctrl_c_and_a_rerun_finishes_it(tmp_path):
+    from skillplan.benchmarking.suite_config import DONE_FILE
+    from skillplan.envs.generate import generate_dataset
+    from tests.test_benchmark_suite import ENV, TINY_PRETRAIN
+
+    generate_dataset("pointmaze-scripted", episodes={"general": 24, "expert": 8}, workers=1)
+    pretrain_overrides = {**TINY_PRETRAIN, "pretrain": {**TINY_PRETRAIN["pretrain"], "checkpoint_every": 5}}
+    suite = {"envs": [ENV], "methods": ["sac", "spirl"], "seeds": 1, "steps": 1_000, "eval_every": 500,
+             "eval_episodes": 1, "pretrain_steps": 1_000, "pretrain_overrides": pretrain_overrides,
+             "agent_overrides": {"learning_starts": 40, "checkpoint_every": 40,
+                                 "sac": {"hidden": [16, 16], "batch_size": 16}},
+             "compile_planner": False}
+    (tmp_path / "suite.py").write_text(SUITE_SCRIPT)
+    args = ["benchmark", "sample-efficiency", "--quick", "--out", "out", "--workers", "2"]
+    command = [sys.executable, "suite.py", json.dumps(suite), *args]
+    prior_run = tmp_path / "out" / "pretrain" / "pointmaze-scripted-spirl-seed0"
+    sac_run, spirl_run = (tmp_path / "out" / "runs" / ENV / method / "seed0" for method in ("sac", "spirl"))
+    # both workers busy: the spirl prior pretraining (checkpointed once), the sac run begun
+    process = start_until(command, [prior_run / "prior", sac_run / "run.yaml"], tmp_path)
+    said = stop(process, signal.SIGINT)
+
+    pretrained = re.search(r"pretrain pointmaze-scripted-spirl-seed0: step ([\d,]+)", said)
+    trained = re.search(r"sac SkillPointMaze-v0 seed 0: env step ([\d,]+)", said)
+    assert pretrained and trained, said
+    pretrained, trained = (int(m.group(1).replace(",", "")) for m in (pretrained, trained))
+    assert SkillModel.load(prior_run / "prior").metadata.step == pretrained < 1_000  # not a step lost
+    assert json.loads((sac_run / "agent" / "metadata.json").read_text())["env_steps"] == trained < 1_000
+    assert not (sac_run / DONE_FILE).exists() and not (prior_run / "summary.json").exists()
+    assert not spirl_run.exists()  # its prior was not finished: it never started
+    assert f"Rerun the same command to resume every run: skillplan {' '.join(args)}" in said
+
+    rerun = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert rerun.returncode == 0, rerun.stdout + rerun.stderr
+    assert "0/2 training runs already done; 1 prior(s) to pretrain first" in " ".join(rerun.stdout.split())
+    for run in (sac_run, spirl_run):
+        assert json.loads((run / DONE_FILE).read_text())["env_steps"] >= 1_000
+    assert json.loads((prior_run / "summary.json").read_text())["step"] == 1_000

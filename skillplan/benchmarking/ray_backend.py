@@ -20,6 +20,7 @@ from rich.console import Console
 
 from skillplan.benchmarking import suite
 from skillplan.benchmarking.suite import PretrainJob, TrainJob
+from skillplan.benchmarking.suite_config import SuiteConfig
 from skillplan.errors import ConfigError
 from skillplan.progress import progress_bar
 
@@ -37,6 +38,14 @@ def import_ray() -> Any:
                           "with `pip install 'skillplan[ray]'` (or `pip install ray`), or use "
                           "--backend local.") from None
     return ray
+
+
+def run_suite_on_ray(config: SuiteConfig, out: Path, *, ray_address: str | None = None, workers: int = 2,
+                     **options: Any) -> dict[str, str]:
+    """`suite.run_suite` with each job a Ray task: on a local Ray instance with `workers` CPUs, or on
+    the cluster at `ray_address` ("auto" or HOST:PORT). Connects and checks the nodes' storage first."""
+    backend = RayBackend(out, ray_address, workers)
+    return suite.run_suite(config, out, workers=workers, schedule=backend.schedule, **options)
 
 
 class RayBackend:

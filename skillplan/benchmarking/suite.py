@@ -25,13 +25,15 @@ import json
 import multiprocessing as mp
 import os
 import queue
+import shlex
 import shutil
 import sys
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -51,6 +53,7 @@ from skillplan.benchmarking.suite_config import (
 from skillplan.checkpoint import REQUIRED_FILES
 from skillplan.device import resolve_device
 from skillplan.errors import ConfigError, SkillplanError
+from skillplan.interrupt import SharedStopRequest, StopRequest, leave_signals_to_parent
 from skillplan.io import atomic_directory, atomic_write_text, read_json
 from skillplan.progress import progress_bar
 from skillplan.provenance import machine, provenance
@@ -182,12 +185,16 @@ def _check_agent_overrides(config: SuiteConfig) -> None:
 
 def run_suite(config: SuiteConfig, out: Path, *, workers: int = 2, only: list[str] | None = None,
               console: Console | None = None, loggers: tuple[str, ...] = ("csv",),
-              device: str = "cpu", backend: str = "local", ray_address: str | None = None) -> None:
+              device: str = "cpu", schedule: Callable[..., dict[str, str]] | None = None,
+              stop: StopRequest | None = None) -> dict[str, str]:
     """Run (or resume) the suite in `out`, then write its report; failed runs are named at the end.
 
-    Every job runs on `device`: with a GPU, `workers` runs share it. `backend` "local" runs the jobs
-    in a process pool here; "ray" runs each as a Ray task (see `ray_backend`), on a local Ray instance
-    with `workers` CPUs or on the cluster at `ray_address` ("auto" or HOST:PORT).
+    Every job runs on `device`: with a GPU, `workers` runs share it. The jobs run in a process pool
+    here, or through another `schedule` with `_schedule`'s arguments (`ray_backend.run_suite_on_ray`).
+
+    Once `stop` is requested, no job starts and each running one finishes its step, checkpoints and
+    returns; the report is left for the rerun that resumes them. Returns the stopped jobs, each with
+    the step it reached (empty when the suite was not stopped).
 
     `only` limits this invocation to some runs ("METHOD" or "METHOD:SEED"), e.g. those that fit
     the time at hand; the report still covers every run so far. Every run logs to `loggers`
@@ -199,25 +206,35 @@ def run_suite(config: SuiteConfig, out: Path, *, workers: int = 2, only: list[st
     pretrains, trains = plan(config, out, loggers)
     if only:
         trains = select_runs(trains, only, config)
-    schedule = _schedule
-    if backend == "ray":  # connects and checks the workers' storage before anything is written
-        from skillplan.benchmarking.ray_backend import RayBackend
-
-        schedule = RayBackend(out, ray_address, workers).schedule
-    elif backend != "local":
-        raise ConfigError(f"Unknown backend '{backend}'. Use local or ray.")
     _claim(out, config)
     clock = WallClock(out / TIMING_FILE, workers)
     _ensure_datasets({job.dataset for job in pretrains}, console)
-    failures = schedule(pretrains, trains, workers, console, on_tick=clock.record, device=device)
+    stopped: dict[str, str] = {}
+    if schedule is not None:  # another backend's jobs are not stopped at a checkpoint; a rerun resumes them
+        failures = schedule(pretrains, trains, workers, console, on_tick=clock.record, device=device)
+    else:
+        failures = _schedule(pretrains, trains, workers, console, on_tick=clock.record, device=device,
+                             stop=stop, stopped=stopped)
     clock.record(final=True)
+    lines = "; ".join(f"{key}: {message}" for key, message in failures.items())
+    if stop is not None and stop.requested:
+        if failures:
+            console.print(f"[red]{len(failures)} job(s) failed[/red] ({lines}).")
+        return stopped
     write_report(out, console)
     if failures:
-        lines = "; ".join(f"{key}: {message}" for key, message in failures.items())
         raise SkillplanError(
             f"{len(failures)} job(s) of the suite in '{out}' failed ({lines}). The report covers the "
             "runs that finished; rerun the same command to retry the rest."
         )
+    return stopped
+
+
+def stopped_suite_message(request: StopRequest, stopped: dict[str, str], argv: list[str]) -> str:
+    """What a suite stopped by a signal tells its user: where each run stopped and how to go on."""
+    runs = "".join(f"\n  {key}: {step}" for key, step in stopped.items()) or " none was running."
+    return (f"Stopped by {request.name}. Each run stopped checkpointed the step it reached:{runs}\n"
+            f"Rerun the same command to resume every run:\n  {shlex.join(['skillplan', *argv])}")
 
 
 def select_runs(trains: list[TrainJob], only: list[str], config: SuiteConfig) -> list[TrainJob]:
@@ -344,8 +361,13 @@ def unfinished(pretrains: list[PretrainJob], trains: list[TrainJob]
 
 
 def _schedule(pretrains: list[PretrainJob], trains: list[TrainJob], workers: int,
-              console: Console, on_tick: Callable[[], None], device: str = "cpu") -> dict[str, str]:
+              console: Console, on_tick: Callable[[], None], device: str = "cpu",
+              stop: StopRequest | None = None, stopped: dict[str, str] | None = None) -> dict[str, str]:
     """Run the unfinished jobs; a training run starts once its prior exists. Returns failures by job.
+
+    Once `stop` is requested the workers are told to stop (each job checkpoints and returns) and no
+    job starts; each stopped job goes into `stopped` with the step it reached. A second signal
+    (KeyboardInterrupt) kills the workers at once: each run keeps its last complete checkpoint.
 
     At most `workers` jobs are in flight; the next one is the most urgent ready job: lower seeds
     first (a partial suite already compares every method), a seed's pretraining before its runs,
@@ -363,13 +385,20 @@ def _schedule(pretrains: list[PretrainJob], trains: list[TrainJob], workers: int
     ready: list[PretrainJob | TrainJob] = [*todo_pre, *(t for t in todo_train if t.out not in blocked)]
     context = mp.get_context("spawn")
     updates = context.Queue()  # handed to the workers at their start, as multiprocessing requires
+    stopping = context.Event()
+    stopped = {} if stopped is None else stopped
     with progress_bar(console) as progress, ProcessPoolExecutor(
-            workers, mp_context=context, initializer=_start_worker, initargs=(updates,)) as pool:
+            workers, mp_context=context, initializer=_start_worker, initargs=(updates, stopping)) as pool, \
+            _killing_workers_on_abort(context):
         overall = progress.add_task("suite", total=len(todo_pre) + len(todo_train))
         bars: dict[str, int] = {}
         futures: dict[Future, PretrainJob | TrainJob] = {}
-        while futures or ready:
-            while ready and len(futures) < workers:
+        while futures or (ready and not stopping.is_set()):
+            if stop is not None and stop.requested and not stopping.is_set():
+                stopping.set()
+                console.print(f"{stop.name}: each running job finishes its step and checkpoints; a second "
+                              "signal aborts at once.")
+            while ready and len(futures) < workers and not stopping.is_set():
                 ready.sort(key=_urgency)
                 job = ready.pop(0)
                 futures[pool.submit(_run_job, job, device)] = job
@@ -388,6 +417,9 @@ def _schedule(pretrains: list[PretrainJob], trains: list[TrainJob], workers: int
                     progress.remove_task(bars.pop(job.key))
                 error = future.exception()
                 followers = waiting.pop(job.out, []) if isinstance(job, PretrainJob) else []
+                if error is None and future.result() is not None:  # stopped: its followers wait
+                    stopped[job.key] = future.result()
+                    continue
                 if error is None:
                     ready += followers
                     continue
@@ -401,6 +433,17 @@ def _schedule(pretrains: list[PretrainJob], trains: list[TrainJob], workers: int
                     failures[follower.key] = f"its prior ({job.key}) failed"
                     progress.advance(overall)
     return failures
+
+
+@contextmanager
+def _killing_workers_on_abort(context: Any) -> Iterator[None]:
+    """On KeyboardInterrupt (a second signal) kill the workers rather than wait for their jobs."""
+    try:
+        yield
+    except KeyboardInterrupt:
+        for process in context.active_children():
+            process.kill()
+        raise
 
 
 def _urgency(job: PretrainJob | TrainJob) -> tuple[int, int, int]:
@@ -420,16 +463,23 @@ def _drain(updates: Any) -> list[tuple[str, int, int]]:
 
 
 _progress: Any = None  # in a worker: the queue its progress reports go to
+_stop: StopRequest | None = None  # in a worker: set once the suite process is asked to stop
 
 
-def _start_worker(updates: Any) -> None:
-    global _progress
+def _start_worker(updates: Any, stopping: Any = None) -> None:
+    """In a worker: where progress goes and, with the local backend, the suite's shared stop event."""
+    global _progress, _stop
     _progress = updates
+    if stopping is not None:
+        _stop = SharedStopRequest(stopping)
+        leave_signals_to_parent()
 
 
-def _run_job(job: PretrainJob | TrainJob, device: str = "cpu") -> None:
+def _run_job(job: PretrainJob | TrainJob, device: str = "cpu") -> str | None:
     """Worker entry point: one job, on one torch thread, reporting progress at most twice a second.
 
+    Returns None once the job has finished, or the step it reached when the suite stopped it (it
+    checkpointed that step).
     A worker whose suite process has gone (killed rather than interrupted) stops at its next report
     instead of training on unseen; its run resumes from its last checkpoint next time.
     """
@@ -447,9 +497,8 @@ def _run_job(job: PretrainJob | TrainJob, device: str = "cpu") -> None:
     report = _throttled(put)
     try:
         if isinstance(job, PretrainJob):
-            _pretrain(job, report, device)
-        else:
-            _train(job, report, device)
+            return _pretrain(job, report, device, _stop)
+        return _train(job, report, device, _stop)
     except SkillplanError:
         raise
     except Exception as exc:  # a bug, not bad input: keep the traceback where the run lives
@@ -458,16 +507,22 @@ def _run_job(job: PretrainJob | TrainJob, device: str = "cpu") -> None:
         raise SkillplanError(f"{type(exc).__name__}: {exc} (traceback in {path})") from None
 
 
-def _pretrain(job: PretrainJob, report: Callable[[int], None], device: str = "cpu") -> None:
+def _pretrain(job: PretrainJob, report: Callable[[int], None], device: str = "cpu",
+              stop: StopRequest | None = None) -> str | None:
+    """Pretrain (or resume) the job's prior; the step reached if `stop` ended it early, else None."""
     from skillplan.config import RunConfig
     from skillplan.pretrain import pretrain
 
     resume = (job.out / "prior").exists()
-    pretrain(RunConfig.model_validate(job.config), job.out, resume=resume, console=Console(quiet=True),
-             on_step=report, loggers=job.loggers, device=device)
+    result = pretrain(RunConfig.model_validate(job.config), job.out, resume=resume,
+                      console=Console(quiet=True), on_step=report, loggers=job.loggers, device=device,
+                      stop=stop)
+    return f"step {result.step:,}" if result.stopped else None
 
 
-def _train(job: TrainJob, report: Callable[[int], None], device: str = "cpu") -> None:
+def _train(job: TrainJob, report: Callable[[int], None], device: str = "cpu",
+           stop: StopRequest | None = None) -> str | None:
+    """Train (or resume) the job's run and mark it done; the env step reached if `stop` ended it early."""
     from skillplan.agents import agent_class, agent_config, make_agent_env, write_run_file
     from skillplan.agents.base import AGENT_DIR
 
@@ -485,10 +540,13 @@ def _train(job: TrainJob, report: Callable[[int], None], device: str = "cpu") ->
                                                             "fingerprint": prior_fingerprint(job.prior)}))
     try:
         agent.learn(job.steps, job.out, resume=resume, show_progress=False, on_step=report,
-                    loggers=job.loggers)
+                    loggers=job.loggers, stop=stop)
     except SkillplanError as exc:
         raise type(exc)(f"{exc} (run directory {job.out}; delete it to restart this run alone)") from None
+    if agent.stopped:
+        return f"env step {agent.env_steps:,}"
     atomic_write_text(job.out / DONE_FILE, json.dumps({"env_steps": agent.env_steps, "steps": job.steps}))
+    return None
 
 
 def _throttled(call: Callable[[int], None], every_s: float = 0.5) -> Callable[[int], None]:
