@@ -7,6 +7,10 @@ process (its daemons and its workers, not this driver) is sampled; the peak is r
 that of the daemons alone.
 
     python benchmarks/ray_overhead.py --out benchmarks/results/ray_overhead.json
+    python benchmarks/ray_overhead.py --quick --out benchmarks/results/ray_overhead_quick.json
+
+`--quick` runs the suite `benchmark sample-efficiency --quick` runs (the issue's target is stated on
+it), on the maze data in `MINARI_DATASETS_PATH` (generated there first if missing, as the command does).
 """
 
 from __future__ import annotations
@@ -24,7 +28,8 @@ from rich.console import Console
 
 from skillplan.benchmarking.ray_backend import run_suite_on_ray
 from skillplan.benchmarking.suite import run_suite
-from skillplan.benchmarking.suite_config import SuiteConfig
+from skillplan.benchmarking.suite_config import QUICK, SuiteConfig
+from skillplan.data.loading import load_offline_data
 from skillplan.envs.generate import generate_dataset
 
 SUITE = {
@@ -69,13 +74,18 @@ def ray_rss_mib() -> tuple[float, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--quick", action="store_true", help="time the --quick suite instead of a tiny one")
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/ray_overhead.json"))
     args = parser.parse_args()
-    config = SuiteConfig.model_validate(SUITE)
+    suite = QUICK if args.quick else SUITE
+    config = SuiteConfig.model_validate(suite)
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
-        os.environ["MINARI_DATASETS_PATH"] = str(root / "minari")
-        generate_dataset("pointmaze-scripted", episodes={"general": 24, "expert": 8}, workers=1)
+        if not args.quick:
+            os.environ["MINARI_DATASETS_PATH"] = str(root / "minari")
+            generate_dataset("pointmaze-scripted", episodes={"general": 24, "expert": 8}, workers=1)
+        for env in config.envs:  # made before the clock starts, so neither backend is timed generating it
+            load_offline_data(config.dataset(env))
         seconds = {}
         peaks = [0.0, 0.0]
         sampling = threading.Event()
@@ -96,7 +106,8 @@ def main() -> None:
             if sampler:
                 sampling.set()
                 sampler.join()
-    report({"suite": SUITE, "workers": args.workers, "load_average_1min": os.getloadavg()[0],
+    report({"suite": "quick" if args.quick else suite, "workers": args.workers,
+            "load_average_1min": os.getloadavg()[0],
             "local_s": round(seconds["local"], 1), "ray_s": round(seconds["ray"], 1),
             "ray_overhead": round(seconds["ray"] / seconds["local"] - 1, 3),
             "ray_peak_rss_mib": round(peaks[0]), "ray_daemons_peak_rss_mib": round(peaks[1])}, args.out)
