@@ -16,7 +16,7 @@ from rich.console import Console
 from rich.table import Table
 
 from skillplan.config import resolve_config
-from skillplan.device import DEVICE_HELP, resolve_device
+from skillplan.device import DEVICE_HELP, resolve_device, uses_bf16
 from skillplan.runlog import LOGGER_HELP, check_loggers, log_files
 
 console = Console(width=None if Console().is_terminal else 120)
@@ -70,7 +70,10 @@ def pretrain_command(
     prior_components: int = typer.Option(
         None, "--prior-components", help="K: components of a mixture prior (default: 5)."
     ),
-    precision: str = typer.Option(None, "--precision", help="bf16 | fp32 matmuls (default: bf16)."),
+    precision: str = typer.Option(
+        None, "--precision", help="auto | bf16 | fp32 matmuls (default: auto: bf16 on devices with bf16 "
+        "units, else fp32)."
+    ),
     threads: int = typer.Option(None, "--threads", help="CPU threads for torch (default: 2)."),
     compile: bool = typer.Option(None, "--compile/--eager", help="torch.compile the loss (default: off)"),
     loggers: list[str] = typer.Option(None, "--logger", help=LOGGER_HELP),
@@ -99,9 +102,10 @@ def pretrain_command(
         overrides.setdefault("model", {}).update(model)
     run_config = resolve_config(preset, config, overrides)
     out = out or Path("runs") / run_config.data.dataset.replace("/", "_")
+    resolved_precision = "bf16" if uses_bf16(torch_device, run_config.pretrain.precision) else "fp32"
     console.print(f"[bold]pretrain[/bold] preset={run_config.preset} dataset={run_config.data.dataset} "
                   f"steps={run_config.pretrain.steps} batch={run_config.pretrain.batch_size} "
-                  f"device={torch_device} -> {out}")
+                  f"device={torch_device} precision={resolved_precision} -> {out}")
     with stop_on_signals() as stop:
         result = pretrain(run_config, out, resume=resume, console=console, loggers=loggers,
                           device=torch_device, stop=stop)

@@ -13,6 +13,7 @@ from typing import Any, Literal, TypeVar
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from skillplan.device import Precision
 from skillplan.errors import ConfigError
 
 PresetName = Literal["spirl", "skimo", "serla", "skillplan"]
@@ -94,7 +95,10 @@ class PretrainConfig(Section):
         1e-3, ge=0, description="L2 penalty on the PU classifier's logits: keeps them off the flat tails"
     )
     sde_eta: float = Field(0.1, ge=0, description="η: scale of the SDE latent noise")
-    precision: Literal["fp32", "bf16"] = "bf16"
+    precision: Precision = Field(
+        "auto", description="bf16 autocast for the loss; auto: bf16 where the device has bf16 units, "
+        "else fp32"
+    )
     compile: bool = Field(False, description="torch.compile the joint loss (slow first step)")
     threads: int = Field(2, ge=1)
     log_every: int = Field(50, ge=1)

@@ -7,11 +7,15 @@ on one device loads onto any other.
 
 from __future__ import annotations
 
+from typing import Literal
+
 import torch
 
 from skillplan.errors import ConfigError
 
 DEVICE_HELP = "auto (CUDA when available, else CPU), cpu, cuda or cuda:N."
+# auto: bf16 only where the device computes it natively; emulated bf16 is slower than fp32
+Precision = Literal["auto", "fp32", "bf16"]
 
 
 def available_devices() -> list[str]:
@@ -54,8 +58,22 @@ def resolve_device(spec: str | torch.device = "cpu") -> torch.device:
     return torch.device("cuda", index)
 
 
-def bf16_autocast(device: torch.device, enabled: bool = True) -> torch.autocast:
-    """bfloat16 autocast on `device`'s type; off where asked, or on a GPU without bfloat16 support."""
+def has_bf16_units(device: torch.device) -> bool:
+    """Whether `device` computes bfloat16 natively: a GPU that supports it, or a CPU with AVX512-BF16
+    or AMX (without them CPU bf16 is emulated: pretraining ran 2.7× slower than fp32, docs/speed.md)."""
     if device.type == "cuda":
-        enabled = enabled and torch.cuda.is_bf16_supported()
-    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=enabled)
+        return torch.cuda.is_bf16_supported()
+    cpu = torch.cpu
+    return device.type == "cpu" and (cpu._is_avx512_bf16_supported() or cpu._is_amx_tile_supported())
+
+
+def uses_bf16(device: torch.device, precision: Precision) -> bool:
+    """Whether `precision` runs bfloat16 autocast on `device` (never on a GPU without bfloat16)."""
+    if device.type == "cuda" and not torch.cuda.is_bf16_supported():
+        return False
+    return precision == "bf16" or (precision == "auto" and has_bf16_units(device))
+
+
+def bf16_autocast(device: torch.device, precision: Precision) -> torch.autocast:
+    """bfloat16 autocast on `device`'s type where `precision` asks for it (see `uses_bf16`)."""
+    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=uses_bf16(device, precision))

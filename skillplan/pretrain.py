@@ -44,7 +44,7 @@ from skillplan.models.standardize import OBS_CLIP
 from skillplan.progress import progress_bar
 from skillplan.runlog import RunLog
 from skillplan.validation import HeldOutWindows, validate
-from skillplan.versions import candidates
+from skillplan.versions import candidates, newest_readable
 
 PRIOR_DIR = "prior"
 # Settings that may change when a run is resumed: they don't change what is being trained.
@@ -140,7 +140,7 @@ class JointTrainer:
     def step(self, batch: SkillWindows, n_expert: int) -> dict[str, torch.Tensor]:
         """Update on one batch; returns the detached loss terms (and `loss`, `grad_norm`)."""
         model = self.model.train()
-        with bf16_autocast(self.device, self.config.precision == "bf16"):
+        with bf16_autocast(self.device, self.config.precision):
             loss, terms = self.loss(model, batch.observations, batch.actions, n_expert)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -425,22 +425,18 @@ def _resume(
         raise CheckpointError(
             f"Nothing to resume: '{prior_dir}' does not exist. Drop --resume to start a new run there."
         )
-    failures = []
-    for path in found:
-        try:
-            _, saved_config, saved_meta = read_checkpoint(path)
-            _check_resumable(saved_config, saved_meta, config, data, path)
-            model, training = SkillModel.load(path), read_training_state(path)
-        except CheckpointError as exc:
-            failures.append(f"{path.name}: {exc}")
-            continue
-        if failures:
-            console.print(f"[yellow]Newer checkpoint versions could not be read ({'; '.join(failures)}). "
-                          f"Resuming from {path} (step {saved_meta.step:,}).[/yellow]")
-        model.config = config  # same training settings; may carry a longer --steps
-        return model, training
-    raise CheckpointError(f"No version of the checkpoint '{prior_dir}' can be read: {'; '.join(failures)}")
 
+    def load(path: Path) -> tuple[SkillModel, dict[str, torch.Tensor]]:
+        _, saved_config, saved_meta = read_checkpoint(path)
+        _check_resumable(saved_config, saved_meta, config, data, path)
+        return SkillModel.load(path), read_training_state(path)
+
+    path, (model, training), failures = newest_readable(prior_dir, found, load)
+    if failures:
+        console.print(f"[yellow]Newer checkpoint versions could not be read ({'; '.join(failures)}). "
+                      f"Resuming from {path} (step {model.metadata.step:,}).[/yellow]")
+    model.config = config  # same training settings; may carry a longer --steps
+    return model, training
 
 def _check_resumable(
     saved_config: dict, saved_meta: SkillMetadata, config: RunConfig, data: OfflineData, path: Path

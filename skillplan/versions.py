@@ -22,12 +22,14 @@ import shutil
 import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TypeVar
 
 from skillplan.errors import CheckpointError
 from skillplan.io import fsync_path, fsync_tree, replace_directory
 
 KEEP = 2  # the newest version and the one before it
 _VERSION = re.compile(r"step-(\d+)")
+T = TypeVar("T")
 
 
 def versions_dir(link: Path) -> Path:
@@ -126,3 +128,17 @@ def candidates(link: Path, required: Sequence[str]) -> list[Path]:
 
 def missing(path: Path, required: Sequence[str]) -> list[str]:
     return [name for name in required if not (Path(path) / name).is_file()]
+
+
+def newest_readable(
+    link: Path, found: Sequence[Path], read: Callable[[Path], T]
+) -> tuple[Path, T, list[str]]:
+    """The first of `found` (newest first) that `read` accepts, what it returned, and why each newer one
+    was refused; a `CheckpointError` naming every refusal when none can be read."""
+    failures = []
+    for path in found:
+        try:
+            return path, read(path), failures
+        except CheckpointError as exc:
+            failures.append(f"{path.name}: {exc}")
+    raise CheckpointError(f"No version of the checkpoint '{link}' can be read: {'; '.join(failures)}")

@@ -12,8 +12,12 @@ import pytest
 import torch
 
 from skillplan.agents.sac import SAC, SACAgentConfig, SACConfig
-from skillplan.device import available_devices, resolve_device
+from skillplan.config import resolve_config
+from skillplan.device import available_devices, bf16_autocast, resolve_device, uses_bf16
 from skillplan.errors import ConfigError
+from skillplan.models.skill_model import SkillModel
+from skillplan.pretrain import BatchSource, JointTrainer, metadata_for, normalize_episodes
+from tests.pretrain_fixtures import tiny_config, write_pu_datasets
 
 
 def skillplan(*args: str) -> subprocess.CompletedProcess:
@@ -92,3 +96,45 @@ def test_a_cpu_agent_checkpoint_round_trips_through_device_cpu(tmp_path):
     result = skillplan("evaluate", str(tmp_path / "run"), "--episodes", "1", "--device", "cpu")
     assert result.returncode == 0, result.stderr
     assert "return" in result.stdout
+
+
+@pytest.fixture
+def bf16_units(monkeypatch, request):
+    """A CPU with (param True) or without (False) native bfloat16, whatever this machine has."""
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: request.param)
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: False)
+    return request.param
+
+
+@pytest.mark.parametrize("bf16_units", [True, False], indirect=True)
+def test_auto_precision_is_bf16_only_on_a_cpu_with_bf16_units(bf16_units):
+    cpu = torch.device("cpu")
+    assert uses_bf16(cpu, "auto") is bf16_units
+    assert uses_bf16(cpu, "bf16") and not uses_bf16(cpu, "fp32")
+    with bf16_autocast(cpu, "auto"):
+        product = torch.ones(2, 2) @ torch.ones(2, 2)
+    assert product.dtype == (torch.bfloat16 if bf16_units else torch.float32)
+
+
+def test_a_gpu_without_bf16_never_autocasts_to_it(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda: False)
+    assert not uses_bf16(torch.device("cuda", 0), "bf16") and not uses_bf16(torch.device("cuda", 0), "auto")
+
+
+@pytest.mark.parametrize("bf16_units", [False], indirect=True)
+def test_auto_precision_pretrains_exactly_as_fp32_without_bf16_units(bf16_units):
+    data = write_pu_datasets()
+    weights = []
+    for precision in ("auto", "fp32"):
+        config = tiny_config(pretrain={"precision": precision})
+        torch.manual_seed(0)
+        model = SkillModel(config, metadata_for(data, config))
+        meta = model.metadata
+        batches = BatchSource(normalize_episodes(data.general, meta), normalize_episodes(data.expert, meta),
+                              config.model.horizon, config.pretrain.n_skills, 32, 0.25, seed=0)
+        trainer = JointTrainer(model)
+        for _ in range(3):
+            trainer.step(batches.sample(), batches.n_expert)
+        weights.append(torch.cat([p.detach().flatten() for p in model.parameters()]))
+    assert torch.equal(*weights)
+    assert resolve_config("skillplan").pretrain.precision == "auto"

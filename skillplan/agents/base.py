@@ -39,7 +39,7 @@ from skillplan.interrupt import StopRequest
 from skillplan.io import save_figure
 from skillplan.progress import progress_bar
 from skillplan.runlog import RunLog
-from skillplan.versions import candidates, resolve, write_version
+from skillplan.versions import candidates, newest_readable, resolve, write_version
 
 AGENT_DIR = "agent"
 STATE, CONFIG, METADATA = "state.safetensors", "config.json", "metadata.json"
@@ -300,20 +300,16 @@ class Agent(ABC):
         if not found:
             raise CheckpointError(f"Nothing to resume: '{link}' does not exist. Drop --resume to start a "
                                   "new run there.")
-        failures = []
-        for path in found:
-            try:
-                config, meta = _read_agent_files(path)
-                self._check_same_config(config, run_dir)
-                self._load_state(path, meta)
-            except CheckpointError as exc:
-                failures.append(f"{path.name}: {exc}")
-                continue
-            if failures:
-                console.print(f"[yellow]Newer checkpoint versions could not be read ({'; '.join(failures)}). "
-                              f"Resuming from {path} (env step {self.env_steps:,}).[/yellow]")
-            return
-        raise CheckpointError(f"No version of the checkpoint '{link}' can be read: {'; '.join(failures)}")
+
+        def load(path: Path) -> None:
+            config, meta = _read_agent_files(path)
+            self._check_same_config(config, run_dir)
+            self._load_state(path, meta)
+
+        path, _, failures = newest_readable(link, found, load)
+        if failures:
+            console.print(f"[yellow]Newer checkpoint versions could not be read ({'; '.join(failures)}). "
+                          f"Resuming from {path} (env step {self.env_steps:,}).[/yellow]")
 
     def _check_same_config(self, config: dict[str, Any], run_dir: Path) -> None:
         saved = self.config_class.model_validate(config)

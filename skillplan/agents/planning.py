@@ -18,13 +18,13 @@ forward passes, so two optional switches trade exactness (`precision="bf16"`) or
 
 from __future__ import annotations
 
-from typing import Literal, Protocol
+from typing import Protocol
 
 import torch
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from torch import Tensor
 
-from skillplan.device import bf16_autocast
+from skillplan.device import Precision, bf16_autocast
 
 
 class LatentModel(Protocol):
@@ -82,8 +82,9 @@ class CEMConfig(BaseModel):
     z_bound: float = Field(2.0, gt=0, description="skills live in the box [-z_bound, z_bound]^Dz")
     # Speed switches (figures: benchmarks/results/cem_latency.md): bf16 pays off for wide models on CPUs
     # with bf16 units; compile fuses the model's elementwise ops after a slow first call per horizon.
-    precision: Literal["fp32", "bf16"] = Field(
-        "fp32", description="bf16: run the model under bfloat16 autocast; returns stay fp32"
+    precision: Precision = Field(
+        "fp32", description="bf16: run the model under bfloat16 autocast; auto: only on devices with "
+        "bf16 units; returns stay fp32"
     )
     compile: bool = Field(False, description="torch.compile the rollouts (weights are not frozen)")
 
@@ -142,7 +143,7 @@ class CEMPlanner:
     def _returns(self, h0: Tensor, z: Tensor) -> Tensor:
         """Model return G of each skill sequence z [T, B, Dz] from h0 [1, Dh], in float32: [B]."""
         cfg = self.config
-        with bf16_autocast(h0.device, cfg.precision == "bf16"):
+        with bf16_autocast(h0.device, cfg.precision):
             h = h0.expand(z.shape[1], -1)
             total = torch.zeros(z.shape[1], device=z.device)
             discount = 1.0

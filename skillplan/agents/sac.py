@@ -10,7 +10,6 @@ from __future__ import annotations
 import copy
 import math
 from collections.abc import Callable
-from typing import Literal
 
 import gymnasium as gym
 import numpy as np
@@ -23,7 +22,7 @@ from skillplan.agents.base import Agent, LoopConfig, load_optimizer_tensors, opt
 from skillplan.agents.networks import SquashedGaussian, TwinQ
 from skillplan.agents.replay import Batch, ReplayBuffer
 from skillplan.config import Section
-from skillplan.device import bf16_autocast
+from skillplan.device import Precision, bf16_autocast
 from skillplan.errors import ConfigError
 from skillplan.models.mlp import mlp
 from skillplan.models.polyak import polyak_update
@@ -44,9 +43,10 @@ class SACConfig(Section):
     auto_alpha: bool = True
     target_divergence: float | None = None  # δ; None: SAC's entropy target, δ = action dim
     max_divergence: float | None = None  # clamp on the KL estimate (SPiRL's max_divergence_range)
-    precision: Literal["fp32", "bf16"] = Field(
+    precision: Precision = Field(
         "fp32", description="bf16: the networks' matrix products in an update run under bfloat16 "
-        "autocast (faster on CPUs with bf16 units); log-probabilities, targets and losses stay fp32"
+        "autocast (faster on CPUs with bf16 units); auto: bf16 only on such devices; log-probabilities, "
+        "targets and losses stay fp32"
     )
 
 
@@ -86,7 +86,7 @@ class SoftActorCritic(nn.Module):
     def forward_precision(self) -> torch.autocast:
         """The autocast region of the update's forward passes. Backward passes and optimizer steps run
         outside it: autocast keeps its bf16 copies of the weights for as long as a region lasts."""
-        return bf16_autocast(self.log_alpha.device, self.config.precision == "bf16")
+        return bf16_autocast(self.log_alpha.device, self.config.precision)
 
     def update(self, batch: Batch) -> dict[str, float]:
         """One gradient step on critic, actor and α; returns the losses for logging."""
