@@ -14,8 +14,8 @@ after each subtask is completed. Prior rollouts are decided there, by two things
 Then `--episodes` prior rollouts: mean subtasks, first-subtask shares and the commonest first pairs.
 
 Prior rollouts cannot do better than the decoder executes the data's own skills, so `--replays N`
-measures that ceiling on the first N general episodes, each from the env's reset: the subtasks the
-episode completed in the data; its recorded actions replayed open loop (how far the env itself
+measures that ceiling on the first N general and N expert episodes, each from the env's reset: the
+subtasks the episode completed in the data; its recorded actions replayed open loop (how far the env itself
 reproduces it); and the posterior means of its H-step windows decoded closed loop (the skills the
 data shows, executed by the decoder, with no prior involved).
 Needs a kitchen checkpoint and its dataset (episodes recording `step_task_completions`) locally.
@@ -142,32 +142,37 @@ def rollout_report(model: SkillModel, episodes: int, workers: int, seed: int) ->
 
 @torch.no_grad()
 def replay_report(model: SkillModel, dataset: str, episodes: int) -> dict:
-    """Mean subtasks of the first `episodes` general episodes: in the data, replayed, and re-decoded."""
+    """Mean subtasks of the first `episodes` general and expert episodes: in the data, replayed and
+    re-decoded."""
     spec, horizon = resolve(dataset), model.config.model.horizon
     env = make_vector_env(model, 1, None)
-    counts: dict[str, list[int]] = {"data": [], "actions_open_loop": [], "posterior_closed_loop": []}
+    report = {}
     try:
-        source = open_dataset(spec.ids[0], spec, download=False).iterate_episodes()
-        for i, episode in zip(range(episodes), source, strict=False):
-            flat = model.layout.flatten(episode.observations)
-            n = len(episode.actions) // horizon * horizon
-            windows = (flat[:n].reshape(-1, horizon, flat.shape[-1]),
-                       episode.actions[:n].reshape(-1, horizon, episode.actions.shape[-1]))
-            z = model.encode_skill(*windows).mean
-            done = episode.infos["step_task_completions"]
-            counts["data"].append(sum(bool(np.any(v)) for v in done.values()))
-            for mode in ("actions_open_loop", "posterior_closed_loop"):
-                obs, _ = env.reset(seed=[i])
-                for t in range(n):
-                    action = (episode.actions[t][None] if mode == "actions_open_loop"
-                              else model.decode_action(obs, z[t // horizon][None], t % horizon).cpu().numpy())
-                    obs, _, terminated, truncated, info = env.step(action)
-                    if terminated[0] or truncated[0]:
-                        break
-                counts[mode].append(len(info["episode_task_completions"][0]))
+        for kind, dataset_id in zip(("general", "expert"), spec.ids, strict=False):
+            counts: dict[str, list[int]] = {"data": [], "actions_open_loop": [], "posterior_closed_loop": []}
+            source = open_dataset(dataset_id, spec, download=False).iterate_episodes()
+            for i, episode in zip(range(episodes), source, strict=False):
+                flat = model.layout.flatten(episode.observations)
+                n = len(episode.actions) // horizon * horizon
+                windows = (flat[:n].reshape(-1, horizon, flat.shape[-1]),
+                           episode.actions[:n].reshape(-1, horizon, episode.actions.shape[-1]))
+                z = model.encode_skill(*windows).mean
+                done = episode.infos["step_task_completions"]
+                counts["data"].append(sum(bool(np.any(v)) for v in done.values()))
+                for mode in ("actions_open_loop", "posterior_closed_loop"):
+                    obs, _ = env.reset(seed=[i])
+                    for t in range(n):
+                        action = (episode.actions[t][None] if mode == "actions_open_loop" else
+                                  model.decode_action(obs, z[t // horizon][None], t % horizon).cpu().numpy())
+                        obs, _, terminated, truncated, info = env.step(action)
+                        if terminated[0] or truncated[0]:
+                            break
+                    counts[mode].append(len(info["episode_task_completions"][0]))
+            means = {k: float(np.mean(v)) for k, v in counts.items()}
+            report[kind] = {"episodes": len(counts["data"]), **means}
     finally:
         env.close()
-    return {"episodes": len(counts["data"]), **{k: float(np.mean(v)) for k, v in counts.items()}}
+    return report
 
 
 def _share(value: float | None) -> str:
@@ -183,7 +188,8 @@ def main() -> None:
     parser.add_argument("--episodes", type=int, default=100, help="prior rollouts (0: skip them)")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--replays", type=int, default=0, help="general episodes to replay (0: skip)")
+    parser.add_argument("--replays", type=int, default=0,
+                        help="general and expert episodes to replay (0: skip)")
     parser.add_argument("--min-windows", type=int, default=10, help="branch points with fewer are left out")
     parser.add_argument("--out", type=Path, help="JSON file (default: results/prior_quality/NAME.json)")
     args = parser.parse_args()
@@ -211,9 +217,10 @@ def main() -> None:
         result["rollouts"] = rollout_report(model, args.episodes, args.workers, args.seed)
     if args.replays:
         result["replays"] = replay_report(model, dataset, args.replays)
-        print("\nmean subtasks over the first {episodes} general episodes: data {data:.2f}, actions replayed "
-              "{actions_open_loop:.2f}, posterior skills decoded {posterior_closed_loop:.2f}"
-              .format(**result["replays"]))
+        for kind, row in result["replays"].items():
+            print(f"\nmean subtasks over the first {row['episodes']} {kind} episodes: data "
+                  f"{row['data']:.2f}, actions replayed {row['actions_open_loop']:.2f}, posterior skills "
+                  f"decoded {row['posterior_closed_loop']:.2f}")
     name = f"{model.config.preset}_{model.config.model.prior}_seed{model.config.pretrain.seed}"
     report(result, args.out or RESULTS / f"{name}.json")
 
