@@ -32,7 +32,8 @@ TARGETS = {
 def _overrides(**options: Any) -> dict[str, dict[str, Any]]:
     """Nested overrides from the CLI options the user actually gave (None means not given)."""
     sections = {
-        "dataset": "data", "expert_dataset": "data", "decoder": "model", "steps": "pretrain",
+        "dataset": "data", "expert_dataset": "data", "obs_dims": "data", "decoder": "model",
+        "steps": "pretrain",
         "batch_size": "pretrain", "seed": "pretrain", "lr": "pretrain", "threads": "pretrain",
         "precision": "pretrain", "compile": "pretrain", "prior": "model", "prior_components": "model",
     }
@@ -49,6 +50,10 @@ def pretrain_command(
     ),
     expert_dataset: str = typer.Option(
         None, "--expert-dataset", help="Minari id of expert data (default: the catalog's pair)."
+    ),
+    obs_dims: str = typer.Option(
+        None, "--obs-dims", help="Keep only these dimensions of the flattened observation: indices and "
+        "ranges, e.g. 0-8,18-38, or 'positions' (kitchen datasets: no velocities). Default: all.",
     ),
     preset: str = typer.Option(None, "--preset", help="spirl|skimo|serla|skillplan (default: skillplan)"),
     steps: int = typer.Option(None, "--steps", help="Gradient steps in total (a resumed run may raise it)."),
@@ -90,7 +95,8 @@ def pretrain_command(
     loggers = check_loggers(loggers)
     torch_device = resolve_device(device)
     overrides = _overrides(
-        dataset=dataset, expert_dataset=expert_dataset, steps=steps, batch_size=batch_size, seed=seed,
+        dataset=dataset, expert_dataset=expert_dataset, obs_dims=obs_dims, steps=steps,
+        batch_size=batch_size, seed=seed,
         lr=lr, threads=threads, precision=precision, decoder=decoder, compile=compile, prior=prior,
         prior_components=prior_components,
     )

@@ -76,7 +76,7 @@ def check_fits(model: SkillModel, env: gym.Env, prior: str) -> ObservationLayout
             f"`skillplan pretrain --dataset {_suggest(inner)}`."
         )
     try:
-        layout = ObservationLayout.for_space(env.observation_space, tuple(meta.obs_keys))
+        layout = ObservationLayout.for_space(env.observation_space, tuple(meta.obs_keys), meta.obs_dims or ())
     except Exception as exc:
         raise CheckpointError(f"The prior '{prior}' reads observation keys {meta.obs_keys}, which "
                               f"this environment can't provide: {exc}") from None

@@ -38,6 +38,9 @@ class SkillMetadata(BaseModel):
     action_space: dict[str, Any]
     obs_keys: list[str]
     obs_dim: int
+    # Indices kept from the flattened `obs_keys` (ascending); None: all of them, as in checkpoints
+    # written before dimensions could be chosen.
+    obs_dims: list[int] | None = None
     act_dim: int
     horizon: int
     z_dim: int

@@ -11,7 +11,16 @@ from pathlib import Path
 from typing import Any, Literal, TypeVar
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
 
 from skillplan.device import Precision
 from skillplan.errors import ConfigError
@@ -50,6 +59,33 @@ class DataConfig(Section):
     expert_dataset: str | None = Field(None, description="Minari id of expert data; default: the catalog's")
     holdout_fraction: float = Field(0.1, gt=0, lt=1)
     expert_fraction: float = Field(0.25, ge=0, lt=1, description="share of each batch drawn from expert data")
+    obs_dims: list[int] | None = Field(
+        None, description="indices of the flattened observation to keep, as a list or a string like "
+        "'0-8,18-38'; 'positions': the dataset's position dims (FrankaKitchen: robot and object "
+        "positions, no velocities); None keeps all"
+    )
+
+    @field_validator("obs_dims", mode="before")
+    @classmethod
+    def _parse_obs_dims(cls, value: Any, info: ValidationInfo) -> Any:
+        if not isinstance(value, str):
+            return value
+        if value.strip() == "positions":
+            return _position_dims(info.data.get("dataset"))
+        return _index_ranges(value)
+
+    @field_validator("obs_dims")
+    @classmethod
+    def _check_obs_dims(cls, value: list[int] | None) -> list[int] | None:
+        if value is None:
+            return None
+        if not value:
+            raise PydanticCustomError("obs_dims", "keep at least one dimension, or leave it unset for all")
+        repeated = sorted({index for index in value if value.count(index) > 1})
+        if repeated or min(value) < 0:
+            bad = f"{repeated[0]} is listed twice" if repeated else f"{min(value)} is negative"
+            raise PydanticCustomError("obs_dims", f"dimension {bad}; list each kept index (0 or more) once")
+        return sorted(value)
 
 
 class ModelConfig(Section):
@@ -290,6 +326,33 @@ def resolve_config(
     layered = _merge(_merge(PRESETS[name], from_yaml), overrides or {})
     layered["preset"] = name
     return validated(RunConfig, layered, name="run", source=yaml_path)
+
+
+def _index_ranges(text: str) -> list[int]:
+    """'0-8,18-38,40' -> [0, ..., 8, 18, ..., 38, 40]: comma-separated indices and inclusive ranges."""
+    indices: list[int] = []
+    for part in text.split(","):
+        first, dash, last = part.strip().partition("-")
+        if not (first.isdecimal() and (not dash or last.isdecimal())) or (dash and int(last) < int(first)):
+            raise PydanticCustomError(
+                "obs_dims", f"'{part.strip()}' is not an index or an ascending range of indices; write "
+                "comma-separated indices and ranges, e.g. '0-8,18-38'"
+            )
+        indices.extend(range(int(first), int(last if dash else first) + 1))
+    return indices
+
+
+def _position_dims(dataset: str | None) -> list[int]:
+    """The catalog's position dimensions of `dataset`, for `obs_dims: positions`."""
+    from skillplan.data.catalog import resolve
+
+    spec = resolve(dataset) if dataset is not None else None
+    if spec is None or spec.position_dims is None:
+        raise PydanticCustomError(
+            "obs_dims", f"'positions' is known only for the kitchen datasets of the catalog, not for "
+            f"'{dataset}'; give the indices to keep instead, e.g. '0-8,18-38'"
+        )
+    return list(spec.position_dims)
 
 
 def config_differences(old: RunConfig, new: RunConfig, ignore: tuple[str, ...] = ()) -> list[str]:

@@ -9,7 +9,6 @@ dataset env's task, or of a chosen task, in order or in any order), mazes their 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -123,20 +122,19 @@ class PriorRollouts:
         return {dim: sigma for dim, sigma in enumerate(self.reset_sigma) if sigma > threshold}
 
 
-def _sigmas(model: SkillModel, obs: np.ndarray | Mapping[str, np.ndarray]) -> np.ndarray:
-    """How far states lie off the data, in data std's, unclipped: (batch, obs_dim).
+def _sigmas(model: SkillModel, states: np.ndarray) -> np.ndarray:
+    """How far flat states lie off the data, in data std's, unclipped: (batch, obs_dim).
 
     A state is as far as the nearer of the data's mean and the data's own first states: a reset
     state equal to the data's first states is on the data even where later states all settle
     elsewhere (FrankaKitchen's kettle quaternion moves 0.006 in the first step, 6 floored std's).
     """
-    flat = np.asarray(model.layout.flatten(obs) if isinstance(obs, Mapping) else obs)
     std = model.obs_std.cpu().numpy()
-    sigma = np.abs((flat - model.obs_mean.cpu().numpy()) / std)
+    sigma = np.abs((states - model.obs_mean.cpu().numpy()) / std)
     meta = model.metadata
     if meta.start_mean is not None and meta.start_std is not None:
         spread = np.maximum(np.asarray(meta.start_std, dtype=np.float32), std)
-        sigma = np.minimum(sigma, np.abs((flat - np.asarray(meta.start_mean, dtype=np.float32)) / spread))
+        sigma = np.minimum(sigma, np.abs((states - np.asarray(meta.start_mean, dtype=np.float32)) / spread))
     return sigma
 
 
@@ -198,7 +196,8 @@ def evaluate_prior(
         for first in range(0, episodes, n_envs):
             batch = min(n_envs, episodes - first)
             obs, info = envs.reset(seed=[seed + first + i for i in range(n_envs)])
-            reset_sigma = _sigmas(model, obs)[:batch].max(0)
+            states = model.layout.flatten(obs)  # the raw observations the model's states are kept from
+            reset_sigma = _sigmas(model, states)[:batch].max(0)
             result.reset_sigma = np.maximum(result.reset_sigma or 0.0, reset_sigma).tolist()
             kitchen, maze = "tasks_to_complete" in info, "success" in info
             if kitchen:
@@ -212,9 +211,10 @@ def evaluate_prior(
             step = 0
             while running.any():
                 if step % horizon == 0:
-                    z = sample(model.prior_dist(obs), generator)
-                actions = model.decode_action(obs, z, step % horizon).cpu().numpy()
+                    z = sample(model.prior_dist(states), generator)
+                actions = model.decode_action(states, z, step % horizon).cpu().numpy()
                 obs, reward, terminated, truncated, info = envs.step(actions)
+                states = model.layout.flatten(obs)
                 step += 1
                 returns += reward * running
                 if kitchen:

@@ -255,6 +255,7 @@ def metadata_for(data: OfflineData, config: RunConfig) -> SkillMetadata:
         action_space=json.loads(serialize_space(data.action_space)),
         obs_keys=list(data.layout.keys),
         obs_dim=data.layout.dim,
+        obs_dims=list(data.layout.dims) or None,
         act_dim=int(np.prod(data.action_space.shape)),
         horizon=config.model.horizon,
         z_dim=config.model.z_dim,
@@ -281,7 +282,9 @@ class PretrainResult:
 def load_training_data(config: RunConfig) -> OfflineData:
     """The run's dataset pair, checked against what the switched-on terms need."""
     needs_expert = config.model.pu or config.model.pu_prior
-    data = load_offline_data(config.data.dataset, expert_id=config.data.expert_dataset)
+    data = load_offline_data(
+        config.data.dataset, expert_id=config.data.expert_dataset, obs_dims=config.data.obs_dims
+    )
     if needs_expert and data.expert is None:
         raise DatasetError(
             f"The PU terms need expert (positive) data, and dataset '{config.data.dataset}' has none. "

@@ -42,10 +42,12 @@ def untrained_model(env_id: str, keys: tuple[str, ...]) -> SkillModel:
     return SkillModel(config, meta).eval()
 
 
-def toward_the_goal(obs: dict, z: torch.Tensor, step: int = 0) -> torch.Tensor:
-    """A PD controller straight at the goal: it reaches goals in sight and stalls at walls."""
-    position, velocity = obs["observation"][:, :2], obs["observation"][:, 2:]
-    action = np.clip(5 * (obs["desired_goal"] - position) - velocity, -1, 1)
+def toward_the_goal(states: np.ndarray, z: torch.Tensor, step: int = 0) -> torch.Tensor:
+    """A PD controller straight at the goal: it reaches goals in sight and stalls at walls.
+
+    The flat maze state is desired_goal (0-1), then observation: position (2-3), velocity (4-5)."""
+    goal, position, velocity = states[:, :2], states[:, 2:4], states[:, 4:]
+    action = np.clip(5 * (goal - position) - velocity, -1, 1)
     return torch.as_tensor(action, dtype=torch.float32)
 
 

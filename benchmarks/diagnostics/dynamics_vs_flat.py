@@ -83,7 +83,9 @@ def main() -> None:
 
     model = SkillModel.load(args.checkpoint)
     config = model.config
-    data = load_offline_data(config.data.dataset, expert_id=config.data.expert_dataset)
+    data = load_offline_data(
+        config.data.dataset, expert_id=config.data.expert_dataset, obs_dims=config.data.obs_dims
+    )
     if data.fingerprint != model.metadata.fingerprint:
         raise SystemExit("The dataset changed since the checkpoint was trained; retrain it first.")
     train_eps, held_eps = data.general.split(config.data.holdout_fraction, config.pretrain.seed)

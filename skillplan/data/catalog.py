@@ -12,7 +12,8 @@ class DatasetSpec:
     """One named pair of datasets: general (unlabeled) data and optional expert (positive) data.
 
     `obs_keys` are the dict-observation keys concatenated, in order, into the flat state;
-    `generator` names the scripted demonstrator that can regenerate the data locally.
+    `generator` names the scripted demonstrator that can regenerate the data locally;
+    `position_dims` are the flat state's position (not velocity) dimensions, `--obs-dims positions`.
     """
 
     name: str
@@ -22,6 +23,7 @@ class DatasetSpec:
     obs_keys: tuple[str, ...]
     generator: str | None = None
     scripted_equivalent: str | None = None
+    position_dims: tuple[int, ...] | None = None
 
     @property
     def ids(self) -> tuple[str, ...]:
@@ -31,6 +33,9 @@ class DatasetSpec:
 # Keys in gymnasium's Dict order (sorted), so `FlattenObservation` on the env agrees with the data.
 KITCHEN_KEYS = ("observation",)
 MAZE_KEYS = ("desired_goal", "observation")
+# FrankaKitchen-v1's `observation`: robot joint positions 0-8, robot joint velocities 9-17, object
+# positions 18-38, object velocities 39-58. D4RL kitchen (SPiRL's, SkiMo's data) had positions only.
+KITCHEN_POSITIONS = (*range(0, 9), *range(18, 39))
 
 CATALOG: dict[str, DatasetSpec] = {
     spec.name: spec
@@ -38,10 +43,12 @@ CATALOG: dict[str, DatasetSpec] = {
         DatasetSpec(
             "kitchen", "D4RL/kitchen/mixed-v2", "D4RL/kitchen/complete-v2",
             "FrankaKitchen-v1", KITCHEN_KEYS, scripted_equivalent="kitchen-scripted",
+            position_dims=KITCHEN_POSITIONS,
         ),
         DatasetSpec(
             "kitchen-partial", "D4RL/kitchen/partial-v2", "D4RL/kitchen/complete-v2",
             "FrankaKitchen-v1", KITCHEN_KEYS, scripted_equivalent="kitchen-scripted",
+            position_dims=KITCHEN_POSITIONS,
         ),
         DatasetSpec(
             "pointmaze-large", "D4RL/pointmaze/large-v2", None,
@@ -54,12 +61,12 @@ CATALOG: dict[str, DatasetSpec] = {
         DatasetSpec(
             "kitchen-scripted", "skillplan/kitchen-scripted/general-v0",
             "skillplan/kitchen-scripted/expert-v0", "FrankaKitchen-v1", KITCHEN_KEYS,
-            generator="kitchen-scripted",
+            generator="kitchen-scripted", position_dims=KITCHEN_POSITIONS,
         ),
         DatasetSpec(
             "kitchen-scripted-uniform", "skillplan/kitchen-scripted-uniform/general-v0",
             "skillplan/kitchen-scripted-uniform/expert-v0", "FrankaKitchen-v1", KITCHEN_KEYS,
-            generator="kitchen-scripted-uniform",
+            generator="kitchen-scripted-uniform", position_dims=KITCHEN_POSITIONS,
         ),
         DatasetSpec(
             "pointmaze-scripted", "skillplan/pointmaze-scripted/general-v0",

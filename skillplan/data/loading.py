@@ -6,7 +6,7 @@ import hashlib
 import os
 import socket
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from urllib.parse import urlparse
@@ -127,10 +127,12 @@ def load_offline_data(
     with_expert: bool = True,
     download: bool = True,
     on_generate: Callable[[str], None] | None = None,
+    obs_dims: Sequence[int] | None = None,
 ) -> OfflineData:
     """Load the general (and expert) data of a short name or Minari id as flat arrays.
 
-    `expert_id` overrides (or, for a plain Minari id, supplies) the expert dataset.
+    `expert_id` overrides (or, for a plain Minari id, supplies) the expert dataset. `obs_dims`
+    keeps only those dimensions of the flat state (None: all), in the episodes and the statistics.
     Local datasets are read first. A missing scripted dataset is generated (and `on_generate`
     gets a message saying so); a missing remote one is downloaded through Minari when the network allows.
     """
@@ -142,7 +144,7 @@ def load_offline_data(
     if with_expert and spec.expert_id is not None:
         expert_ds = open_dataset(spec.expert_id, spec, download=download, on_generate=on_generate)
 
-    layout = ObservationLayout.for_space(general_ds.observation_space, spec.obs_keys)
+    layout = ObservationLayout.for_space(general_ds.observation_space, spec.obs_keys, obs_dims or ())
     action_space = general_ds.action_space
     if not isinstance(action_space, spaces.Box):
         raise DatasetError(
@@ -324,7 +326,7 @@ def _check_compatible(
     expert: minari.MinariDataset,
     layout: ObservationLayout,
 ) -> None:
-    expert_layout = ObservationLayout.for_space(expert.observation_space, spec.obs_keys)
+    expert_layout = ObservationLayout.for_space(expert.observation_space, spec.obs_keys, layout.dims)
     g_act, e_act = general.action_space.shape, expert.action_space.shape
     if layout.dim != expert_layout.dim or g_act != e_act:
         raise DatasetError(

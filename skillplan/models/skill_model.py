@@ -54,7 +54,8 @@ class SkillModel(nn.Module):
     @property
     def layout(self) -> ObservationLayout:
         """How raw (possibly dict) observations flatten into the model's state vector."""
-        return ObservationLayout(tuple(self.metadata.obs_keys), self.metadata.obs_dim)
+        meta = self.metadata
+        return ObservationLayout(tuple(meta.obs_keys), meta.obs_dim, tuple(meta.obs_dims or ()))
 
     def normalize_obs(self, obs: ArrayLike | Mapping[str, np.ndarray]) -> torch.Tensor:
         if isinstance(obs, Mapping):
