@@ -169,7 +169,10 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
         "model": {"dynamics": False, "pu": True, "pu_prior": False, "sde": True},
         "pretrain": {"beta": 5e-4, "n_skills": 1},
     },
-    "skillplan": {"model": {"depth": 5, "activation": "relu"}, "pretrain": {"beta": 5e-3}},
+    "skillplan": {
+        "model": {"depth": 5, "activation": "relu", "prior": "mixture"},
+        "pretrain": {"beta": 5e-3},
+    },
 }
 
 
@@ -236,8 +239,10 @@ PROVENANCE: tuple[Source, ...] = (
     Source("pretrain.pu_logit_penalty", 1e-3, "skillplan choice: keeps the PU classifier's logits off "
            "its flat tails"),
     Source("pretrain.batch_size", 256, "skillplan default for every preset (SkiMo kitchen: 512)"),
-    Source("model.prior", "gaussian", "SPiRL, SkiMo and SeRLA's diagonal Gaussian; the mixture is opt-in "
-           "until measured at full length (docs/prior.md)"),
+    Source("model.prior", "gaussian", "SPiRL, SkiMo and SeRLA's diagonal Gaussian",
+           ("spirl", "skimo", "serla")),
+    Source("model.prior", "mixture", "skillplan choice: better prior rollouts on the D4RL-structured "
+           "kitchen data (docs/prior.md)", ("skillplan",)),
 )
 
 
