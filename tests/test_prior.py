@@ -149,7 +149,8 @@ def test_mixture_checkpoint_round_trips_and_old_checkpoints_load_as_gaussian(tmp
         assert torch.equal(loaded.prior_dist(obs).log_prob(torch.zeros(5, 4)),
                            model.prior_dist(obs).log_prob(torch.zeros(5, 4)))
 
-    gaussian = SkillModel(tiny_config(), metadata_for(data, tiny_config())).eval()
+    gaussian_config = tiny_config(model={"prior": "gaussian"})  # every checkpoint before the option
+    gaussian = SkillModel(gaussian_config, metadata_for(data, gaussian_config)).eval()
     gaussian.save(tmp_path / "old")
     config_file = tmp_path / "old" / "config.json"
     saved = json.loads(config_file.read_text())
