@@ -120,13 +120,10 @@ class RayBackend:
     def _schedule(self, pretrains: list[PretrainJob], trains: list[TrainJob], console: Console,
                   on_tick: Callable[[], None], device: str) -> dict[str, str]:
         ray = self.ray
-        todo_pre, todo_train = suite.unfinished(pretrains, trains)
+        todo_pre, todo_train = suite.unfinished(pretrains, trains, console, " (on Ray)")
         failures: dict[str, str] = {}
         if not todo_pre and not todo_train:
-            console.print("every run asked for has finished; rewriting the report")
             return failures
-        console.print(f"{len(trains) - len(todo_train)}/{len(trains)} training runs already done; "
-                      f"{len(todo_pre)} prior(s) to pretrain first (on Ray)")
         gpus = 1 / self.workers if device.startswith("cuda") else 0
         device = "cuda" if gpus else device  # Ray hands each task its GPU as the only visible one
         # the datasets this process generated or found: on a cluster, on the shared storage too

@@ -348,16 +348,23 @@ def _ensure_datasets(datasets: set[str], console: Console) -> None:
         load_offline_data(name, on_generate=console.print)
 
 
-def unfinished(pretrains: list[PretrainJob], trains: list[TrainJob]
+def unfinished(pretrains: list[PretrainJob], trains: list[TrainJob], console: Console, where: str = ""
                ) -> tuple[list[PretrainJob], list[TrainJob]]:
-    """The jobs still to run, after checking that finished work fits this suite's priors."""
+    """The jobs still to run, after checking that finished work fits this suite's priors; says how
+    many there are (`where` names the backend in that line)."""
     for job in pretrains:
         job.check_unchanged()
     for job in trains:
         job.check_prior()
     todo_train = [j for j in trains if not j.done()]
     needed = {t.prior for t in todo_train}  # a restored suite may not need every prior again
-    return [j for j in pretrains if not j.done() and j.out / "prior" in needed], todo_train
+    todo_pre = [j for j in pretrains if not j.done() and j.out / "prior" in needed]
+    if not todo_pre and not todo_train:
+        console.print("every run asked for has finished; rewriting the report")
+    else:
+        console.print(f"{len(trains) - len(todo_train)}/{len(trains)} training runs already done; "
+                      f"{len(todo_pre)} prior(s) to pretrain first{where}")
+    return todo_pre, todo_train
 
 
 def _schedule(pretrains: list[PretrainJob], trains: list[TrainJob], workers: int,
@@ -373,13 +380,10 @@ def _schedule(pretrains: list[PretrainJob], trains: list[TrainJob], workers: int
     first (a partial suite already compares every method), a seed's pretraining before its runs,
     then the slowest methods first (so the cheap ones fill the gaps at the end).
     """
-    todo_pre, todo_train = unfinished(pretrains, trains)
+    todo_pre, todo_train = unfinished(pretrains, trains, console)
     failures: dict[str, str] = {}
     if not todo_pre and not todo_train:
-        console.print("every run asked for has finished; rewriting the report")
         return failures
-    console.print(f"{len(trains) - len(todo_train)}/{len(trains)} training runs already done; "
-                  f"{len(todo_pre)} prior(s) to pretrain first")
     waiting = {j.out: [t for t in todo_train if t.prior == j.out / "prior"] for j in todo_pre}
     blocked = {t.out for ts in waiting.values() for t in ts}
     ready: list[PretrainJob | TrainJob] = [*todo_pre, *(t for t in todo_train if t.out not in blocked)]
