@@ -95,7 +95,7 @@ def sample_efficiency(
                                "CIs; shared: one prior (seed 0) per preset for every seed."),
     steps: int = typer.Option(None, "--steps", help="Low-level env steps per run (default 250,000)."),
     pretrain_steps: int = typer.Option(None, "--pretrain-steps", help="Gradient steps per prior "
-                                       "(default: each preset's own)."),
+                                       "(default 50,000 for every preset)."),
     eval_every: int = typer.Option(None, "--eval-every", help="Env steps between evaluations."),
     eval_episodes: int = typer.Option(None, "--eval-episodes", help="Episodes per evaluation (default 20)."),
     workers: int = typer.Option(2, "--workers", "-w", min=1, help="Runs in parallel (processes, 1 thread "

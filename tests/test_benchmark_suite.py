@@ -349,6 +349,17 @@ def test_planner_overrides_reach_only_the_cem_methods(tmp_path):
         plan(tiny_suite(methods=["skimo"], planner_overrides={"samplez": 256}), tmp_path)
 
 
+def test_every_preset_pretrains_one_length_50k_unless_told(tmp_path):
+    from skillplan.config import resolve_config
+
+    pretrains, _ = plan(SuiteConfig(), tmp_path)
+    assert {job.preset for job in pretrains} == {"spirl", "skimo", "serla", "skillplan"}
+    assert {job.config["pretrain"]["steps"] for job in pretrains} == {50_000}
+    assert resolve_config("skillplan").pretrain.steps != 50_000  # the suite's length, not the presets'
+    pretrains, _ = plan(SuiteConfig(pretrain_steps=None), tmp_path)
+    assert {job.config["pretrain"]["steps"] for job in pretrains} == {resolve_config("spirl").pretrain.steps}
+
+
 def test_the_quick_suite_resolves_with_its_smaller_planner(tmp_path):
     from skillplan.agents import CEMAgentConfig
     from skillplan.benchmarking.suite_config import QUICK
