@@ -86,7 +86,9 @@ def throughput(
 def sample_efficiency(
     quick: bool = typer.Option(False, "--quick", help="A small suite for a first run: the maze, every "
                                "method, 2 seeds, 8k steps, a smaller CEM planner (≤ 10 min on 2 cores)."),
-    envs: list[str] = typer.Option(None, "--env", help="Env(s), repeatable (default SkillKitchen-v0)."),
+    envs: list[str] = typer.Option(None, "--env", help="Env(s), repeatable (default SkillKitchen-v0). "
+                                   "ENV:METHOD,METHOD runs only those methods there, e.g. "
+                                   "SkillKitchenMisaligned-v0:spirl,skimo,skillplan."),
     agents: list[str] = typer.Option(None, "--agents", help="Method(s): sac, spirl, serla, skimo, "
                                      "skillplan; repeat the option. Default: all five."),
     seeds: int = typer.Option(None, "--seeds", help="Seeds per method and env (default 5)."),
@@ -131,16 +133,18 @@ def sample_efficiency(
     from skillplan.interrupt import stop_on_signals
 
     loggers = check_loggers(loggers)
-    given = {"envs": envs or None, "methods": agents or None, "seeds": seeds, "priors": priors,
+    env_names, env_methods = split_env_methods(envs or [])
+    given = {"envs": env_names or None, "env_methods": env_methods or None, "methods": agents or None,
+             "seeds": seeds, "priors": priors,
              "steps": steps,
              "pretrain_steps": pretrain_steps, "eval_every": eval_every, "eval_episodes": eval_episodes,
              "compile_planner": compile_planner}
     settings = {**(QUICK if quick else {}), **{k: v for k, v in given.items() if v is not None}}
     config = validated(SuiteConfig, settings, name="suite")
     out = out or Path("runs") / ("benchmark-quick" if quick else "benchmark")
-    n_runs = len(config.envs) * len(config.methods) * config.seeds
-    console.print(f"[bold]sample-efficiency[/bold]: {n_runs} runs of {config.steps:,} env steps "
-                  f"({', '.join(config.methods)} on {', '.join(config.envs)}) → {out}")
+    where = "; ".join(f"{', '.join(config.methods_on(env))} on {env}" for env in config.envs)
+    console.print(f"[bold]sample-efficiency[/bold]: {config.runs()} runs of {config.steps:,} env steps "
+                  f"({where}) → {out}")
     if backend not in ("local", "ray"):
         raise SkillplanError(f"Unknown --backend '{backend}'. Use local or ray.")
     if ray_address is not None and backend != "ray":
@@ -165,6 +169,17 @@ def report(out: Path = typer.Argument(..., help="A sample-efficiency suite direc
     from skillplan.benchmarking.report import write_report
 
     write_report(out, console)
+
+
+def split_env_methods(given: list[str]) -> tuple[list[str], dict[str, list[str]]]:
+    """`--env` values, each ENV or ENV:METHOD,METHOD, as the env names and the per-env method lists."""
+    names, methods = [], {}
+    for value in given:
+        env, _, listed = value.partition(":")
+        names.append(env)
+        if listed:
+            methods[env] = [m.strip() for m in listed.split(",") if m.strip()]
+    return names, methods
 
 
 @benchmark_app.command("restore")

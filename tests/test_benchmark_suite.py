@@ -360,6 +360,35 @@ def test_every_preset_pretrains_one_length_50k_unless_told(tmp_path):
     assert {job.config["pretrain"]["steps"] for job in pretrains} == {resolve_config("spirl").pretrain.steps}
 
 
+def test_a_second_env_runs_only_its_listed_methods_on_the_same_priors(tmp_path):
+    config = SuiteConfig(envs=["SkillKitchen-v0", "SkillKitchenMisaligned-v0"], seeds=2,
+                         env_methods={"SkillKitchenMisaligned-v0": ["spirl", "skimo", "skillplan"]})
+    pretrains, trains = plan(config, tmp_path)
+    ran = {(t.env, t.method) for t in trains}
+    assert {m for e, m in ran if e == "SkillKitchen-v0"} == set(METHODS)
+    assert {m for e, m in ran if e == "SkillKitchenMisaligned-v0"} == {"spirl", "skimo", "skillplan"}
+    assert len(trains) == config.runs() == (5 + 3) * 2
+    assert len(pretrains) == 4 * 2  # one prior per preset and seed, shared by both envs (one dataset)
+    by_key = {(t.env, t.method, t.seed): t.prior for t in trains}
+    assert by_key["SkillKitchenMisaligned-v0", "skimo", 1] == by_key["SkillKitchen-v0", "skimo", 1]
+
+
+@pytest.mark.parametrize("env_methods, message", [
+    ({"SkillPointMaze-v0": ["spirl"]}, "not among envs"),
+    ({"SkillKitchen-v0": ["spirl", "spirl"]}, "each method once"),
+    ({"SkillKitchen-v0": []}, "each method once"),
+])
+def test_env_methods_must_name_the_suites_envs_and_each_method_once(env_methods, message):
+    with pytest.raises(ValueError, match=message):
+        SuiteConfig(envs=["SkillKitchen-v0"], env_methods=env_methods)
+
+
+def test_an_unknown_method_for_one_env_lists_the_valid_names(tmp_path):
+    config = SuiteConfig(envs=["SkillKitchen-v0"], env_methods={"SkillKitchen-v0": ["dreamer"]})
+    with pytest.raises(ConfigError, match=r"Unknown agent.*dreamer.*Valid: sac, spirl"):
+        plan(config, tmp_path)
+
+
 def test_the_quick_suite_resolves_with_its_smaller_planner(tmp_path):
     from skillplan.agents import CEMAgentConfig
     from skillplan.benchmarking.suite_config import QUICK

@@ -100,3 +100,7 @@ def test_sample_efficiency_rejects_unknown_methods_before_any_work(tmp_path):
     result = skillplan("benchmark", "sample-efficiency", "--agents", "dreamer", "--out", str(tmp_path / "s"))
     assert result.returncode == 2 and "sac, spirl, serla, skimo, skillplan" in result.stderr
     assert not (tmp_path / "s").exists()
+    result = skillplan("benchmark", "sample-efficiency", "--env", "SkillKitchen-v0:spirl,dreamer",
+                       "--out", str(tmp_path / "s"))
+    assert result.returncode == 2 and "dreamer" in result.stderr and "sac, spirl" in result.stderr
+    assert not (tmp_path / "s").exists()

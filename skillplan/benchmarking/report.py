@@ -38,7 +38,7 @@ def collect(out: Path, config: SuiteConfig) -> list[dict[str, Any]]:
     for metrics in sorted(Path(out).glob("runs/*/*/seed*/metrics.csv")):
         seed_dir, method_dir, env_dir = metrics.parent, metrics.parent.parent, metrics.parent.parent.parent
         seed = seed_dir.name.removeprefix("seed")
-        if (env_dir.name not in config.envs or method_dir.name not in config.methods
+        if (env_dir.name not in config.envs or method_dir.name not in config.methods_on(env_dir.name)
                 or not seed.isdigit() or int(seed) >= config.seeds):
             continue  # not one of this suite's runs (a renamed copy, a leftover of another config)
         method = METHODS[method_dir.name]

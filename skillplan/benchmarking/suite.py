@@ -129,13 +129,13 @@ def plan(config: SuiteConfig, out: Path, loggers: tuple[str, ...] = ("csv",)
          ) -> tuple[list[PretrainJob], list[TrainJob]]:
     """Every pretraining run (one per dataset, preset and prior seed in use) and every training run,
     each logging to `loggers`."""
-    check_names(config.methods, config.envs)
+    check_names(config.all_methods(), config.envs)
     _check_agent_overrides(config)
     pretrains: dict[tuple[str, str, int], PretrainJob] = {}
     trains = []
     for env in config.envs:
         dataset = config.dataset(env)
-        for name in config.methods:
+        for name in config.methods_on(env):
             method = METHODS[name]
             for seed in range(config.seeds):
                 prior = None
@@ -175,7 +175,7 @@ def _check_agent_overrides(config: SuiteConfig) -> None:
     """Every method's agent settings with the suite's overrides, validated before any work starts."""
     from skillplan.agents import agent_config
 
-    for name in config.methods:
+    for name in config.all_methods():
         method = METHODS[name]
         settings = {**dict(method.settings), **config.agent_overrides}
         if method.agent == "cem":
@@ -242,9 +242,9 @@ def select_runs(trains: list[TrainJob], only: list[str], config: SuiteConfig) ->
     wanted = set()
     for name in only:
         method, _, seed = name.partition(":")
-        if method not in config.methods or (seed and not (seed.isdigit() and int(seed) < config.seeds)):
+        if method not in config.all_methods() or (seed and not (seed.isdigit() and int(seed) < config.seeds)):
             raise ConfigError(f"--only '{name}' names no run of this suite. Its runs: METHOD or "
-                              f"METHOD:SEED with METHOD one of {', '.join(config.methods)} and SEED "
+                              f"METHOD:SEED with METHOD one of {', '.join(config.all_methods())} and SEED "
                               f"0-{config.seeds - 1}.")
         wanted |= {(method, int(seed))} if seed else {(method, k) for k in range(config.seeds)}
     return [t for t in trains if (t.method, t.seed) in wanted]
@@ -315,7 +315,7 @@ def restore_suite(results: Path, out: Path) -> list[str]:
     restored = []
     for (env, method, seed), rows in sorted(runs.items()):
         reached = max(int(r["env_steps"]) for r in rows)
-        ours = env in config.envs and method in config.methods and seed < config.seeds
+        ours = env in config.envs and method in config.methods_on(env) and seed < config.seeds
         if not ours or reached < config.steps:
             continue
         run = out / "runs" / env / method / f"seed{seed}"

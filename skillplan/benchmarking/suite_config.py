@@ -38,6 +38,9 @@ class SuiteConfig(BaseModel):
     # (docs/prior.md); one length for every preset keeps the comparison fair
     pretrain_steps: int | None = Field(50_000, ge=1, description="gradient steps per prior; None: each "
                                        "preset's own (20k)")
+    env_methods: dict[str, list[str]] = Field(default_factory=dict, description="env → the methods run "
+                                              "there, in place of `methods` (e.g. only the skill methods "
+                                              "on a second task)")
     datasets: dict[str, str] = Field(default_factory=dict, description="env → dataset, overriding "
                                      "the default scripted data")
     pretrain_overrides: dict[str, Any] = Field(default_factory=dict, description="nested config "
@@ -59,6 +62,17 @@ class SuiteConfig(BaseModel):
         return names
 
     @model_validator(mode="after")
+    def _env_methods_name_suite_envs(self) -> SuiteConfig:
+        strays = sorted(set(self.env_methods) - set(self.envs))
+        if strays:
+            raise ValueError(f"env_methods names {', '.join(strays)}, not among envs "
+                             f"({', '.join(self.envs)})")
+        for env, names in self.env_methods.items():
+            if not names or len(set(names)) < len(names):
+                raise ValueError(f"env_methods for {env} must list each method once ({names} given)")
+        return self
+
+    @model_validator(mode="after")
     def _budgets_within_runs(self) -> SuiteConfig:
         outside = [b for b in self.budgets or [] if not 1 <= b <= self.steps]
         if outside:
@@ -72,6 +86,18 @@ class SuiteConfig(BaseModel):
         grid = self.eval_every
         on_grid = {max(1, round(self.steps * f / grid)) * grid for f in BUDGET_FRACTIONS}
         return sorted({*(b for b in on_grid if b < self.steps), self.steps})
+
+    def methods_on(self, env: str) -> list[str]:
+        """The methods the suite runs on `env`."""
+        return self.env_methods.get(env, self.methods)
+
+    def all_methods(self) -> list[str]:
+        """Every method the suite runs on some env, in the order first named."""
+        return list(dict.fromkeys(m for env in self.envs for m in self.methods_on(env)))
+
+    def runs(self) -> int:
+        """How many training runs the suite holds."""
+        return sum(len(self.methods_on(env)) for env in self.envs) * self.seeds
 
     def dataset(self, env: str) -> str:
         """The offline data the priors for `env` are pretrained on."""
