@@ -79,6 +79,18 @@ class SubtaskProgress:
         return self.in_order if ordered else self.any_order
 
 
+def kitchen_goals(states: np.ndarray) -> dict[str, dict[str, np.ndarray]]:
+    """FrankaKitchen-v1's achieved and desired goals of all seven subtasks, from its 59-dim
+    observations (robot qpos 9, robot qvel 9, then the objects' qpos: qpos index i is state i + 9).
+    The observation carries the env's noise (about 1e-4), far inside the 0.3 completion distance."""
+    from gymnasium_robotics.envs.franka_kitchen.kitchen_env import OBS_ELEMENT_GOALS, OBS_ELEMENT_INDICES
+
+    states = np.asarray(states)
+    achieved = {t: states[..., np.asarray(OBS_ELEMENT_INDICES[t]) + 9] for t in KITCHEN_SUBTASKS}
+    desired = {t: np.broadcast_to(OBS_ELEMENT_GOALS[t], achieved[t].shape) for t in KITCHEN_SUBTASKS}
+    return {"achieved_goal": achieved, "desired_goal": desired}
+
+
 class KitchenTask(gym.Wrapper, RecordConstructorArgs):
     """Rewards +1 per target subtask completed, in order when `enforce_order` (SPiRL/SkiMo's eval).
 
@@ -106,6 +118,23 @@ class KitchenTask(gym.Wrapper, RecordConstructorArgs):
         self._progress.update([t for t, done in subtasks_in_goal(obs, self.tasks).items() if done])
         reward, success = float(self._done() - before), self._done() == len(self.tasks)
         return _copy_obs(obs), reward, terminated or success, truncated, self._info(info)
+
+    def relabel(self, states: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The rewards and terminations this task would have paid along a recorded episode.
+
+        `states`: the episode's T + 1 FrankaKitchen observations (59-dim, reset state first), e.g. a
+        Minari dataset's `observations["observation"]`. Returns (T,) rewards and (T,) terminations,
+        step for step as `step` gives them.
+        """
+        in_goal = subtasks_in_goal(kitchen_goals(states), self.tasks)
+        progress, rewards, terminated = SubtaskProgress(self.tasks), [], []
+        for t in range(1, len(states)):
+            before = progress.count(self.enforce_order)
+            progress.update([task for task in self.tasks if in_goal[task][t]])
+            done = progress.count(self.enforce_order)
+            rewards.append(float(done - before))
+            terminated.append(done == len(self.tasks))
+        return np.asarray(rewards, dtype=np.float32), np.asarray(terminated, dtype=bool)
 
     def _done(self) -> int:
         return self._progress.count(self.enforce_order)

@@ -59,6 +59,8 @@ class LoopConfig(Section):
     checkpoint_every: int = 10_000
     seed: int = 0
     threads: int = 2
+    offline_data: bool = Field(False, description="skill agents: seed the replay with the pretraining "
+                               "data's windows as skill transitions paid the task's reward (kitchen)")
 
 
 def episode_seed(seed: int, episode: int) -> int:
@@ -176,6 +178,8 @@ class Agent(ABC):
                 raise ConfigError(f"'{run_dir}' already holds a training run. Pass --resume to continue "
                                   "it, or choose another --out.")
             run_dir.mkdir(parents=True, exist_ok=True)
+        if cfg.offline_data and self.env_steps == 0:
+            self._seed_replay(console or Console(stderr=True))
         log = None
         if run_dir is not None:
             log = RunLog(run_dir, self.env_steps, loggers, self._run_config(total_env_steps))
@@ -241,6 +245,23 @@ class Agent(ABC):
             if not self.stopped:
                 plot_learning_curve(log, run_dir / "learning_curve.png", self.name)
         return self
+
+    def _seed_replay(self, console: Console) -> None:
+        """Put the offline data's skill transitions in the replay before the first env step."""
+        from skillplan.agents.offline_replay import offline_skill_transitions
+
+        model = getattr(self, "skill_model", None)
+        if model is None:
+            raise ConfigError(f"offline_data seeds the replay with skill transitions; {self.name} acts on "
+                              "low-level actions. Use it with --agent ssac or cem.")
+        data = offline_skill_transitions(self.env, model)
+        for i in range(len(data)):
+            terminated = bool(data.terminated[i])
+            self.observe(data.obs[i], data.z[i], float(data.reward[i]), data.next_obs[i], terminated,
+                         bool(data.episode_end[i]) and not terminated)
+        paid = int((data.reward > 0).sum())
+        console.print(f"replay seeded with {len(data):,} offline skill transitions ({paid:,} paid, "
+                      f"{int(data.terminated.sum()):,} complete the task)")
 
     def _run_config(self, total_env_steps: int) -> dict[str, Any]:
         """What a training run is, for the loggers' hyperparameters: agent, env, budget and settings."""
