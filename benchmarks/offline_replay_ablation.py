@@ -1,0 +1,89 @@
+"""Offline data as replay, on and off: the same agent, prior and seeds, with `offline_data` false and true.
+
+Run: MINARI_DATASETS_PATH=... python benchmarks/offline_replay_ablation.py --prior PRIOR --agent ssac \
+         --seeds 0 1 2 --steps 100000 --runs runs/offline-ablation
+Each (mode, seed) trains with `skillplan train`'s defaults for the agent (one thread, 20 evaluation
+episodes every 10k env steps) into RUNS/<agent>-<mode>-s<seed>; runs already there are resumed or, when
+finished, only read. Prints each seed's curve, the mean over seeds with its 95% bootstrap CI at
+every evaluation, and the collapse rate (evaluations below 2 subtasks after a seed first reached 3).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+from pathlib import Path
+
+import numpy as np
+from _report import report
+
+from skillplan.agents import AGENTS, agent_config, make_agent_env
+from skillplan.benchmarking.report import collapse_rate, interval
+
+RESULTS = Path(__file__).parent / "results"
+MODES = {"off": False, "on": True}
+
+
+def train(agent: str, prior: str, seed: int, steps: int, offline: bool, run: Path, extra: dict) -> None:
+    """One run to `steps`, resumed if `run` holds a checkpoint."""
+    settings = {**extra, "seed": seed, "threads": 1, "eval_every": 10_000, "eval_episodes": 20,
+                "offline_data": offline}
+    config = agent_config(agent, settings)
+    env = make_agent_env(agent, "SkillKitchen-v0", prior)
+    AGENTS[agent](env, config).learn(steps, run, resume=(run / "agent").exists(), show_progress=False)
+
+
+def evaluations(run: Path) -> list[tuple[int, float]]:
+    """(env steps, mean subtasks) at each evaluation of a run."""
+    with (run / "metrics.csv").open() as f:
+        return [(int(float(r["step"])), float(r["eval/subtasks"]))
+                for r in csv.DictReader(f) if r.get("eval/subtasks")]
+
+
+def finished(run: Path, steps: int) -> bool:
+    """Whether the run in `run` has evaluated at `steps` (its last step)."""
+    rows = evaluations(run) if (run / "metrics.csv").exists() else []
+    return bool(rows) and rows[-1][0] >= steps
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--prior", required=True)
+    parser.add_argument("--agent", default="ssac", choices=["ssac", "cem"])
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--steps", type=int, default=100_000)
+    parser.add_argument("--runs", type=Path, default=Path("runs/offline-ablation"))
+    parser.add_argument("--planner-bf16", action="store_true",
+                        help="CEM plans compiled under bf16, as in the suite")
+    parser.add_argument("--read-only", action="store_true", help="report the runs there, train nothing")
+    parser.add_argument("--out", type=Path)
+    args = parser.parse_args()
+    extra = {"planner": {"precision": "bf16", "compile": True}} if args.planner_bf16 else {}
+
+    curves: dict[str, dict[int, list[tuple[int, float]]]] = {mode: {} for mode in MODES}
+    for mode, offline in MODES.items():
+        for seed in args.seeds:
+            run = args.runs / f"{args.agent}-{mode}-s{seed}"
+            if not args.read_only and not finished(run, args.steps):
+                train(args.agent, args.prior, seed, args.steps, offline, run, extra)
+            if (run / "metrics.csv").exists():
+                curves[mode][seed] = evaluations(run)
+
+    result: dict[str, object] = {"agent": args.agent, "prior": args.prior, "steps": args.steps,
+                                 "seeds": args.seeds}
+    for mode, seeds in curves.items():
+        grid = sorted({round(step, -3) for rows in seeds.values() for step, _ in rows})
+        by_step = {g: [v for rows in seeds.values() for s, v in rows if round(s, -3) == g] for g in grid}
+        result[f"{mode}_per_seed"] = {seed: [v for _, v in rows] for seed, rows in seeds.items()}
+        result[f"{mode}_mean_ci"] = {g: interval(np.array(v), "mean") for g, v in by_step.items()
+                                     if len(v) == len(seeds)}
+        result[f"{mode}_collapse"] = collapse_rate(
+            {seed: [{"env_steps": s, "subtasks": v} for s, v in rows] for seed, rows in seeds.items()})
+        late = [v for rows in seeds.values() for s, v in rows if s > args.steps * 0.3]
+        result[f"{mode}_mean_after_30pct"] = float(np.mean(late)) if late else None
+    report(result, args.out or RESULTS / f"offline_replay_{args.agent}.json")
+
+
+if __name__ == "__main__":
+    main()
