@@ -8,6 +8,7 @@ With --episodes, greedy episodes are played twice, by the planner and by the tas
 alone, and along the policy's episodes each decision's plan is scored against the policy's own
 rollout in the model: terminal value, and how far the final latent lies from replayed latents. A
 planner that trades predicted reward for the value of latents off the data scores below its policy.
+At the env's reset states it also compares the task policy's mean with the prior's mean.
 
     python benchmarks/diagnostics/critic_bias.py runs/suite-kitchen/runs/SkillKitchen-v0/skillplan/seed0/agent
 """
@@ -46,6 +47,22 @@ def critic_bias(agent: CEM, samples: int, seed: int = 0) -> dict[str, float]:
             "max_q": q.max().item(), "mean_q_paid": q[paid].mean().item() if paid.any() else float("nan"),
             "mean_td_target": target.mean().item(), "twin_min_bias_per_backup": bias,
             "twin_min_bias_accumulated": bias / (1 - learn.gamma)}
+
+
+@torch.no_grad()
+def policy_at_reset(agent: CEM, resets: int = 10, seed: int = 10_000) -> dict[str, float]:
+    """At the env's reset states: how far the task policy's mean has moved from the prior's, and the
+    critic's value of each (a policy that left the prior for a lower value has not followed its critic)."""
+    model = agent.model
+    obs = torch.as_tensor(np.stack([agent.env.reset(seed=seed + i)[0] for i in range(resets)]),
+                          dtype=torch.float32)
+    h = model.encode(obs)
+    policy = model.policy(h)[0].clamp(-agent.bound, agent.bound)
+    prior = agent.skill_model.prior_dist(obs).mean.clamp(-agent.bound, agent.bound)
+    return {"reset_policy_to_prior_distance": (policy - prior).norm(dim=-1).mean().item(),
+            "reset_policy_norm": policy.norm(dim=-1).mean().item(),
+            "reset_q_policy": model.q_value(h, policy).mean().item(),
+            "reset_q_prior": model.q_value(h, prior).mean().item()}
 
 
 @torch.no_grad()
@@ -99,7 +116,7 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(1)
     agent = CEM.load(args.agent)
-    result = critic_bias(agent, args.samples)
+    result = critic_bias(agent, args.samples) | policy_at_reset(agent)
     if args.episodes:
         result |= plan_vs_policy(agent, args.episodes)
     report({"agent": str(args.agent), **result}, args.out)
