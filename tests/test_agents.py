@@ -13,6 +13,7 @@ import pytest
 from skillplan.agents import base
 from skillplan.agents.sac import SAC, SACAgentConfig, SACConfig
 from skillplan.errors import CheckpointError, ConfigError, TrainingDivergedError
+from skillplan.interrupt import StopRequest
 from tests.reproducibility import differing_tensors, metrics_rows
 
 FAST = dict(learning_starts=200, eval_every=600, eval_episodes=1, checkpoint_every=600, threads=1,
@@ -52,6 +53,27 @@ def test_updates_come_every_update_every_steps_after_learning_starts(update_ever
     # 201 steps reach learning_starts (env steps 200 to 400): 2 updates every `update_every` of them
     assert len(calls) == 2 * (201 // update_every)
     assert calls[:2] == [200 + update_every - 1] * 2
+
+
+class StopOnSecondRead(StopRequest):
+    """A stop request that arrives while the loop is between two looks at it (another process sets it)."""
+
+    def __init__(self, reads_before: int) -> None:
+        super().__init__()
+        self.reads = 0
+        self.reads_before = reads_before
+
+    @property
+    def requested(self) -> bool:
+        self.reads += 1
+        return self.reads > self.reads_before
+
+
+def test_a_stop_request_arriving_mid_step_still_checkpoints_the_step_it_stops_at(tmp_path):
+    agent = SAC(pendulum(), small_sac()).learn(300, tmp_path, show_progress=False,
+                                               stop=StopOnSecondRead(reads_before=50))
+    assert agent.stopped and 0 < agent.env_steps < 300
+    assert SAC.load(tmp_path / "agent").env_steps == agent.env_steps
 
 
 def test_resume_continues_from_the_saved_step(tmp_path):

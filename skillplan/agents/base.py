@@ -231,13 +231,15 @@ class Agent(ABC):
                 checkpoint_due = self.env_steps >= loop.next_ckpt or self.env_steps >= total_env_steps
                 if checkpoint_due:
                     loop.next_ckpt += cfg.checkpoint_every
-                if run_dir is not None and (checkpoint_due or (stop is not None and stop.requested)):
+                # read once: a request arriving between two reads would stop the run past its checkpoint
+                stopping = stop is not None and stop.requested
+                if run_dir is not None and (checkpoint_due or stopping):
                     log.flush()  # the rows up to the checkpoint's step are on disk before it is
                     self.save(run_dir / AGENT_DIR)
                 progress.update(task, completed=min(self.env_steps, total_env_steps), status=f"eval: {last}")
                 if on_step is not None:
                     on_step(self.env_steps)
-                if stop is not None and stop.requested:
+                if stopping:
                     self.stopped = True
                     break
         if log is not None:
