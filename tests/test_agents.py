@@ -55,7 +55,7 @@ def test_updates_come_every_update_every_steps_after_learning_starts(update_ever
     assert calls[:2] == [200 + update_every - 1] * 2
 
 
-class StopOnSecondRead(StopRequest):
+class StopAfterReads(StopRequest):
     """A stop request that arrives while the loop is between two looks at it (another process sets it)."""
 
     def __init__(self, reads_before: int) -> None:
@@ -69,9 +69,10 @@ class StopOnSecondRead(StopRequest):
         return self.reads > self.reads_before
 
 
-def test_a_stop_request_arriving_mid_step_still_checkpoints_the_step_it_stops_at(tmp_path):
+@pytest.mark.parametrize("reads_before", [50, 51])  # the request turns up at either look within a step
+def test_a_stop_request_arriving_mid_step_still_checkpoints_the_step_it_stops_at(tmp_path, reads_before):
     agent = SAC(pendulum(), small_sac()).learn(300, tmp_path, show_progress=False,
-                                               stop=StopOnSecondRead(reads_before=50))
+                                               stop=StopAfterReads(reads_before))
     assert agent.stopped and 0 < agent.env_steps < 300
     assert SAC.load(tmp_path / "agent").env_steps == agent.env_steps
 
