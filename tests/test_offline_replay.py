@@ -134,6 +134,11 @@ def test_ssac_and_cem_start_from_a_replay_seeded_with_the_offline_transitions(ki
     cem.learn(2 * H, show_progress=False, console=Console(file=io.StringIO()))
     assert cem.replay.size == len(offline) + 2
     assert cem.replay.episode_end[: len(offline)].tolist() == offline.episode_end.tolist()
+    half = SSAC(gym.make("SkillKitchen-v0", prior=kitchen_prior),
+                SSACConfig(offline_data=True, offline_share=0.5, learning_starts=8, eval_every=10**6,
+                           threads=1, sac=sac))
+    half.learn(8 * H, show_progress=False, console=Console(file=io.StringIO()))
+    assert (half.replay.pinned, half.replay.pinned_share) == (len(offline), 0.5)
 
 
 def test_offline_data_needs_a_skill_agent_and_a_task_that_can_relabel():

@@ -96,6 +96,24 @@ def test_replay_buffer_round_trips_and_wraps():
     assert torch.equal(other.obs, buffer.obs) and other.cursor == 2
 
 
+def test_pinned_rows_fill_their_share_of_each_batch_and_are_never_overwritten():
+    buffer = ReplayBuffer(1, 1, capacity=30)
+    for i in range(10):  # offline data: two episodes of 5, rewards -1
+        buffer.add([i], [i % 5], -1.0, [i + 1], False, episode_end=i % 5 == 4)
+    buffer.pin(0.5)
+    for i in range(40):  # the agent's own, rewards +1; the ring wraps past the pinned rows
+        buffer.add([100 + i], [i % 8], 1.0, [101 + i], False, episode_end=i % 8 == 7)
+    assert buffer.size == 30 and buffer.reward[:10].tolist() == [-1.0] * 10
+    assert (buffer.reward[10:] == 1.0).all()
+    assert (buffer.sample(64).reward == -1.0).sum().item() == 32
+    runs = buffer.sample_sequences(64, 3)
+    assert (runs.reward[:, 0] == -1.0).sum().item() == 32
+    assert ((runs.reward == runs.reward[:, :1]).all(1)).all(), "a run crossed from offline rows into online"
+    restored = ReplayBuffer(1, 1, capacity=30)
+    restored.load_state_dict(buffer.state_dict())
+    assert (restored.pinned, restored.pinned_share, restored.cursor) == (10, 0.5, buffer.cursor)
+
+
 def test_sequences_stay_inside_episodes_and_off_the_write_head():
     buffer = ReplayBuffer(1, 1, capacity=20)
     step = 0

@@ -61,6 +61,9 @@ class LoopConfig(Section):
     threads: int = 2
     offline_data: bool = Field(False, description="skill agents: seed the replay with the pretraining "
                                "data's windows as skill transitions paid the task's reward (kitchen)")
+    offline_share: float | None = Field(None, ge=0, le=1, description="with offline_data: the share of "
+                                        "each batch drawn from the offline transitions (RLPD: 0.5); "
+                                        "None: one uniform draw over all")
 
 
 def episode_seed(seed: int, episode: int) -> int:
@@ -261,6 +264,8 @@ class Agent(ABC):
             terminated = bool(data.terminated[i])
             self.observe(data.obs[i], data.z[i], float(data.reward[i]), data.next_obs[i], terminated,
                          bool(data.episode_end[i]) and not terminated)
+        if self.config.offline_share is not None:
+            self.replay.pin(self.config.offline_share)
         paid = int((data.reward > 0).sum())
         console.print(f"replay seeded with {len(data):,} offline skill transitions ({paid:,} paid, "
                       f"{int(data.terminated.sum()):,} complete the task)")

@@ -35,7 +35,14 @@ class ReplayBuffer:
         self.terminated = torch.zeros(capacity, device=device)
         self.episode_end = torch.zeros(capacity, dtype=torch.bool)
         self.size = self.cursor = 0
+        # rows [0, pinned) hold offline data: never overwritten, drawn as `pinned_share` of each batch
+        self.pinned, self.pinned_share = 0, 0.0
         self._generator = torch.Generator().manual_seed(seed)
+
+    def pin(self, share: float) -> None:
+        """Keep the rows written so far (offline data) apart: each batch then draws `share` of its rows
+        from them and the rest from later rows, as RLPD's symmetric sampling (Ball et al., 2023) does."""
+        self.pinned, self.pinned_share = self.size, share
 
     def add(self, obs: np.ndarray, action: np.ndarray, reward: float, next_obs: np.ndarray,
             terminated: bool, episode_end: bool | None = None) -> None:
@@ -46,12 +53,23 @@ class ReplayBuffer:
         self.reward[i] = float(reward)
         self.next_obs[i] = torch.as_tensor(next_obs)
         self.terminated[i] = float(terminated)
-        self.cursor = (i + 1) % self.capacity
+        self.cursor = (i + 1) % self.capacity or self.pinned  # a full ring wraps past the pinned rows
         self.size = min(self.size + 1, self.capacity)
 
+    def _split(self, batch_size: int) -> int:
+        """How many of a batch's rows come from the pinned rows (0 when none are pinned)."""
+        return round(batch_size * self.pinned_share) if self.pinned else 0
+
     def sample(self, batch_size: int) -> Batch:
-        """A uniform batch drawn with replacement."""
-        idx = torch.randint(self.size, (batch_size,), generator=self._generator).to(self.device)
+        """A batch drawn with replacement: uniform, or `pinned_share` of it from the pinned rows."""
+        if self.pinned:
+            k = self._split(batch_size)
+            idx = torch.cat([torch.randint(self.pinned, (k,), generator=self._generator),
+                             self.pinned + torch.randint(self.size - self.pinned, (batch_size - k,),
+                                                         generator=self._generator)])
+        else:
+            idx = torch.randint(self.size, (batch_size,), generator=self._generator)
+        idx = idx.to(self.device)
         return Batch(*(t.index_select(0, idx) for t in
                        (self.obs, self.action, self.reward, self.next_obs, self.terminated)))
 
@@ -67,7 +85,16 @@ class ReplayBuffer:
         starts = starts[valid]
         if len(starts) == 0:
             raise ValueError(f"no run of {length} consecutive transitions in the buffer yet")
-        pick = starts[torch.randint(len(starts), (batch_size,), generator=self._generator)]
+        if self.pinned:
+            k = self._split(batch_size)
+            pinned, later = starts[starts < self.pinned], starts[starts >= self.pinned]
+            if len(pinned) == 0 or len(later) == 0:
+                raise ValueError(f"no run of {length} consecutive transitions on each side of the pinned "
+                                 "rows")
+            pick = torch.cat([pinned[torch.randint(len(pinned), (k,), generator=self._generator)],
+                              later[torch.randint(len(later), (batch_size - k,), generator=self._generator)]])
+        else:
+            pick = starts[torch.randint(len(starts), (batch_size,), generator=self._generator)]
         rows = (pick[:, None] + torch.arange(length)).view(-1).to(self.device)
         return Batch(*(t.index_select(0, rows).view(batch_size, length, *t.shape[1:]) for t in
                        (self.obs, self.action, self.reward, self.next_obs, self.terminated)))
@@ -79,6 +106,7 @@ class ReplayBuffer:
         return {"obs": self.obs[:n].cpu(), "action": self.action[:n].cpu(), "reward": self.reward[:n].cpu(),
                 "next_obs": self.next_obs[:n].cpu(), "terminated": self.terminated[:n].cpu(),
                 "episode_end": self.episode_end[:n], "cursor": torch.tensor([self.cursor]),
+                "pinned": torch.tensor([self.pinned]), "pinned_share": torch.tensor([self.pinned_share]),
                 "generator": self._generator.get_state()}
 
     def load_state_dict(self, state: dict[str, torch.Tensor]) -> None:
@@ -86,5 +114,7 @@ class ReplayBuffer:
         for name in ("obs", "action", "reward", "next_obs", "terminated", "episode_end"):
             getattr(self, name)[:n] = state[name]
         self.size, self.cursor = n, int(state["cursor"][0])
+        if "pinned" in state:  # absent from checkpoints of earlier releases
+            self.pinned, self.pinned_share = int(state["pinned"][0]), float(state["pinned_share"][0])
         if "generator" in state:  # absent from checkpoints of earlier releases
             self._generator.set_state(state["generator"])
