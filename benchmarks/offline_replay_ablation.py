@@ -24,10 +24,11 @@ RESULTS = Path(__file__).parent / "results"
 MODES = {"off": False, "on": True}
 
 
-def train(agent: str, prior: str, seed: int, steps: int, offline: bool, run: Path, extra: dict) -> None:
+def train(agent: str, prior: str, seed: int, steps: int, offline: bool, run: Path, extra: dict,
+          share: float | None) -> None:
     """One run to `steps`, resumed if `run` holds a checkpoint."""
     settings = {**extra, "seed": seed, "threads": 1, "eval_every": 10_000, "eval_episodes": 20,
-                "offline_data": offline}
+                "offline_data": offline, "offline_share": share if offline else None}
     config = agent_config(agent, settings)
     env = make_agent_env(agent, "SkillKitchen-v0", prior)
     AGENTS[agent](env, config).learn(steps, run, resume=(run / "agent").exists(), show_progress=False)
@@ -56,6 +57,8 @@ def main() -> None:
     parser.add_argument("--runs", type=Path, default=Path("runs/offline-ablation"))
     parser.add_argument("--planner-bf16", action="store_true",
                         help="CEM plans compiled under bf16, as in the suite")
+    parser.add_argument("--offline-share", type=float, help="the 'on' arm draws this share of each batch "
+                        "from the offline data (RLPD: 0.5); default: uniform over the whole replay")
     parser.add_argument("--read-only", action="store_true", help="report the runs there, train nothing")
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
@@ -64,14 +67,15 @@ def main() -> None:
     curves: dict[str, dict[int, list[tuple[int, float]]]] = {mode: {} for mode in MODES}
     for mode, offline in MODES.items():
         for seed in args.seeds:
-            run = args.runs / f"{args.agent}-{mode}-s{seed}"
+            share = f"-share{args.offline_share:g}" if offline and args.offline_share is not None else ""
+            run = args.runs / f"{args.agent}-{mode}{share}-s{seed}"
             if not args.read_only and not finished(run, args.steps):
-                train(args.agent, args.prior, seed, args.steps, offline, run, extra)
+                train(args.agent, args.prior, seed, args.steps, offline, run, extra, args.offline_share)
             if (run / "metrics.csv").exists():
                 curves[mode][seed] = evaluations(run)
 
     result: dict[str, object] = {"agent": args.agent, "prior": args.prior, "steps": args.steps,
-                                 "seeds": args.seeds}
+                                 "seeds": args.seeds, "offline_share": args.offline_share}
     for mode, seeds in curves.items():
         grid = sorted({round(step, -3) for rows in seeds.values() for step, _ in rows})
         by_step = {g: [v for rows in seeds.values() for s, v in rows if round(s, -3) == g] for g in grid}
@@ -82,7 +86,8 @@ def main() -> None:
             {seed: [{"env_steps": s, "subtasks": v} for s, v in rows] for seed, rows in seeds.items()})
         late = [v for rows in seeds.values() for s, v in rows if s > args.steps * 0.3]
         result[f"{mode}_mean_after_30pct"] = float(np.mean(late)) if late else None
-    report(result, args.out or RESULTS / f"offline_replay_{args.agent}.json")
+    share = f"_share{args.offline_share:g}" if args.offline_share is not None else ""
+    report(result, args.out or RESULTS / f"offline_replay_{args.agent}{share}.json")
 
 
 if __name__ == "__main__":
