@@ -56,14 +56,10 @@ class ReplayBuffer:
         self.cursor = (i + 1) % self.capacity or self.pinned  # a full ring wraps past the pinned rows
         self.size = min(self.size + 1, self.capacity)
 
-    def _split(self, batch_size: int) -> int:
-        """How many of a batch's rows come from the pinned rows (0 when none are pinned)."""
-        return round(batch_size * self.pinned_share) if self.pinned else 0
-
     def sample(self, batch_size: int) -> Batch:
         """A batch drawn with replacement: uniform, or `pinned_share` of it from the pinned rows."""
         if self.pinned:
-            k = self._split(batch_size)
+            k = round(batch_size * self.pinned_share)  # rows from the pinned part
             idx = torch.cat([torch.randint(self.pinned, (k,), generator=self._generator),
                              self.pinned + torch.randint(self.size - self.pinned, (batch_size - k,),
                                                          generator=self._generator)])
@@ -86,7 +82,7 @@ class ReplayBuffer:
         if len(starts) == 0:
             raise ValueError(f"no run of {length} consecutive transitions in the buffer yet")
         if self.pinned:
-            k = self._split(batch_size)
+            k = round(batch_size * self.pinned_share)  # rows from the pinned part
             pinned, later = starts[starts < self.pinned], starts[starts >= self.pinned]
             if len(pinned) == 0 or len(later) == 0:
                 raise ValueError(f"no run of {length} consecutive transitions on each side of the pinned "
