@@ -55,6 +55,15 @@ def test_updates_come_every_update_every_steps_after_learning_starts(update_ever
     assert calls[:2] == [200 + update_every - 1] * 2
 
 
+def test_seed_updates_come_at_once_when_learning_starts_then_the_cadence_goes_on(monkeypatch):
+    agent = SAC(pendulum(), small_sac(update_every=4, seed_updates=30))
+    calls = []
+    monkeypatch.setattr(agent, "update", lambda: calls.append(agent.env_steps) or {"critic_loss": 0.0})
+    agent.learn(400, show_progress=False)
+    assert calls[:30] == [200] * 30  # the burst, on the step that reaches learning_starts
+    assert calls[30:] == list(range(203, 401, 4))  # then the cadence, as without it
+
+
 class StopAfterReads(StopRequest):
     """A stop request that arrives while the loop is between two looks at it (another process sets it)."""
 

@@ -53,6 +53,9 @@ class LoopConfig(Section):
     # Agent steps between rounds of `updates_per_step` updates. SkiMo trains its kitchen agent 10
     # times every 500 env steps: once per 5 skills.
     update_every: int = Field(1, ge=1)
+    seed_updates: int = Field(0, ge=0, description="updates made at once when learning starts, on the "
+                              "data collected so far, before the regular cadence (TD-MPC2 pretrains "
+                              "on its seed data: one update per seed step); 0: none")
     buffer_size: int = 1_000_000
     eval_every: int = 10_000
     eval_episodes: int = 10
@@ -203,7 +206,8 @@ class Agent(ABC):
                 next_obs, reward, terminated, truncated, info = self.env.step(action)
                 loop.actions.append(np.array(action, copy=True))
                 self.observe(obs, action, float(reward), next_obs, terminated, truncated)
-                self.env_steps += int(info.get("low_level_steps", 1))
+                step_size = int(info.get("low_level_steps", 1))
+                self.env_steps += step_size
                 loop.episode_return += float(reward)
                 obs = next_obs
                 if terminated or truncated:
@@ -216,6 +220,9 @@ class Agent(ABC):
                     obs, _ = self.env.reset(seed=episode_seed(cfg.seed, loop.episode))
                     self.episode_start()
                 if self.env_steps >= cfg.learning_starts:
+                    if self.env_steps - step_size < cfg.learning_starts:  # the step that starts learning
+                        for _ in range(cfg.seed_updates):
+                            loop.losses = self.update()
                     loop.since_update += 1
                     if loop.since_update == cfg.update_every:
                         loop.since_update = 0
