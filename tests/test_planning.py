@@ -125,6 +125,18 @@ def test_the_first_gaussian_starts_at_the_policy() -> None:
     assert error(at_zero) > 0.2
 
 
+def test_a_first_skill_score_pulls_the_first_skill_and_only_it() -> None:
+    # GoalModel's best plan reaches the goal with the first skill; a score that prices first skills by
+    # their distance from zero (as a prior centred there would) makes a later skill do the travelling.
+    def score(z: Tensor) -> Tensor:
+        return -20.0 * z.square().sum(-1)
+
+    free, scored = (planner(GoalModel(), horizon=2, iterations=10, max_std=2.0) for _ in range(2))
+    assert error(free.plan(H0, step=0, eval_mode=True)) < 0.1
+    assert scored.plan(H0, step=0, eval_mode=True, first_skill_score=score).norm().item() < 0.1
+    assert error(scored.last_plan[1]) < 0.3  # the second skill reaches the goal instead
+
+
 def test_seeded_generator_makes_plans_reproducible() -> None:
     a, b, c = planner(GoalModel(), seed=1), planner(GoalModel(), seed=1), planner(GoalModel(), seed=2)
     plans_a = [a.plan(H0, step=0) for _ in range(3)]

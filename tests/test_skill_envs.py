@@ -21,6 +21,7 @@ from skillplan.config import resolve_config
 from skillplan.data.writing import write_dataset
 from skillplan.envs.base import make_base_env
 from skillplan.errors import CheckpointError, ConfigError, SkillplanError
+from skillplan.models.distributions import floor_std
 from skillplan.pretrain import pretrain
 from tests.reproducibility import differing_tensors, metrics_rows
 
@@ -274,6 +275,24 @@ def test_cem_plans_alike_through_the_fused_heads_and_the_separate_ones(priors):
         assert torch.equal(fused.plan(h0, step=step, eval_mode=step == 2),
                            separate.plan(h0, step=step, eval_mode=step == 2))
         assert torch.equal(fused.last_plan, separate.last_plan)
+
+
+def test_cem_plan_prior_prices_the_executed_skill_as_the_policy_pays_kl(priors):
+    plain, priced = (tiny_cem(priors["maze"], loop={"plan_prior": on}, fixed_alpha=50.0)
+                     for on in (False, True))
+    obs = np.stack([plain.env.reset(seed=i)[0] for i in range(6)]).astype(np.float32)
+    z = torch.randn(7, plain.z_dim)
+    prior = floor_std(priced.skill_model.prior_dist(torch.as_tensor(obs[:1])), 0.05)
+    torch.testing.assert_close(priced._prior_score(torch.as_tensor(obs[:1]))(z), 50.0 * prior.log_prob(z))
+
+    def prior_log_prob(agent: CEM) -> float:  # of the skills its greedy plans would execute
+        skills = torch.as_tensor(np.stack([agent.act(o, explore=False) for o in obs]))
+        return priced.skill_model.prior_dist(torch.as_tensor(obs)).log_prob(skills).mean().item()
+
+    dist = priced.skill_model.prior_dist(torch.as_tensor(obs))
+    at_mode = dist.log_prob(dist.mean).mean().item()  # the most a skill can score
+    assert prior_log_prob(priced) > prior_log_prob(plain) + 0.5  # alike if the score were ignored
+    assert prior_log_prob(priced) > at_mode - 0.3  # at α = 50 the prior's plausibility rules the plan
 
 
 def skill_agent(name: str, prior: str, every: int = 200) -> CEM | SSAC:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import copy
 import math
+from collections.abc import Callable
 from typing import Literal
 
 import gymnasium as gym
@@ -73,6 +74,11 @@ class CEMAgentConfig(LoopConfig):
     # SkiMo's update rate: 10 updates every 500 env steps (`train_every: 500`, `train_iter: 10`) is one
     # update per 5 skills of 10 steps, spread evenly here.
     update_every: int = Field(5, ge=1)
+    plan_prior: bool = Field(
+        False, description="each plan pays α·(−log p(z₀|s₀)) for the skill it would execute now, as the "
+        "task policy pays α per nat of KL to the prior: the planner then optimises the policy's own "
+        "objective, and an early model's errors cannot pull it onto skills the prior finds implausible "
+        "(docs/results.md). SkiMo and TD-MPC plan on the model's return alone")
     planner: CEMConfig = CEMConfig()
     learn: CEMLearnConfig = CEMLearnConfig()
 
@@ -174,8 +180,25 @@ class CEM(Agent):
         if explore and self.env_steps < self.config.learning_starts:
             z = self.skill_model.prior_dist(obs_t).sample()[0].clamp(-self.bound, self.bound)
         else:
-            z = self.planner.plan(self.model.encode(obs_t), step=self.env_steps, eval_mode=not explore)
+            score = self._prior_score(obs_t) if self.config.plan_prior else None
+            z = self.planner.plan(self.model.encode(obs_t), step=self.env_steps, eval_mode=not explore,
+                                  first_skill_score=score)
         return z.cpu().numpy()
+
+    def _prior_score(self, obs: torch.Tensor) -> Callable[[torch.Tensor], torch.Tensor]:
+        """z ↦ α·log p(z | s) at state `obs`: the prior's plausibility of skills, priced as the KL is."""
+        prior = floor_std(self.skill_model.prior_dist(obs), self.config.learn.prior_min_std)
+        alpha = self.alpha()
+
+        def score(z: torch.Tensor) -> torch.Tensor:
+            return alpha * prior.log_prob(z)
+
+        return score
+
+    def alpha(self) -> torch.Tensor:
+        """α, the price of a nat of divergence from the prior: fixed, or the tuned value."""
+        fixed = self.config.learn.fixed_alpha
+        return self.log_alpha.exp().detach() if fixed is None else torch.tensor(fixed, device=self.device)
 
     def observe(self, obs, action, reward, next_obs, terminated, truncated) -> None:
         self.replay.add(obs, action, reward, next_obs, terminated, episode_end=terminated or truncated)
@@ -230,8 +253,7 @@ class CEM(Agent):
         reachable = kl.detach() < cfg.max_divergence
         kl = kl.clamp(max=cfg.max_divergence)
         reachable_kl = (kl.detach() * reachable).sum() / reachable.sum().clamp_min(1)
-        alpha = (self.log_alpha.exp().detach() if cfg.fixed_alpha is None
-                 else torch.tensor(cfg.fixed_alpha, device=self.device))
+        alpha = self.alpha()
         model.critic.requires_grad_(False)  # the actor step needs dQ/dz, not the critic's weight grads
         actor_loss = (alpha * kl - model.q_value(h, policy_z)).mean()
         model.critic.requires_grad_(True)

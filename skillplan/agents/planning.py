@@ -18,6 +18,7 @@ forward passes, so two optional switches trade exactness (`precision="bf16"`) or
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Protocol
 
 import torch
@@ -171,11 +172,13 @@ class CEMPlanner:
         return z, self._returns(h0, z)
 
     @torch.inference_mode()
-    def plan(self, h0: Tensor, *, step: int, eval_mode: bool = False) -> Tensor:
+    def plan(self, h0: Tensor, *, step: int, eval_mode: bool = False,
+             first_skill_score: Callable[[Tensor], Tensor] | None = None) -> Tensor:
         """The skill [Dz] to execute now from latent state h0 ([Dh] or [1, Dh]).
 
         eval_mode returns the plan's mean first skill. Otherwise, as in TD-MPC, the first skill of one
         elite drawn by its weight, plus Gaussian noise of the final std, for exploration.
+        `first_skill_score` maps first skills [B, Dz] to scores [B] added to their sequences' returns.
         """
         cfg = self.config
         h0 = h0.reshape(1, -1).float()
@@ -183,6 +186,8 @@ class CEMPlanner:
         if cfg.policy_samples:
             proposals, proposal_returns = self._propose(h0, self._randn(horizon, cfg.policy_samples,
                                                                          self.skill_dim, like=h0))
+            if first_skill_score is not None:
+                proposal_returns = proposal_returns + first_skill_score(proposals[0])
         else:
             proposals, proposal_returns = h0.new_empty(horizon, 0, self.skill_dim), h0.new_empty(0)
 
@@ -206,6 +211,8 @@ class CEMPlanner:
             torch.addcmul(mean[:, None], std[:, None], noise[i], out=samples)
             samples.clamp_(-cfg.z_bound, cfg.z_bound)
             candidate_returns[: cfg.samples] = self.returns(h0, samples)
+            if first_skill_score is not None:
+                candidate_returns[: cfg.samples] += first_skill_score(samples[0])
             elite_returns, idx = candidate_returns.topk(cfg.elites)
             elites = candidates[:, idx]  # [T, K, Dz]
             weight = torch.softmax(cfg.temperature * elite_returns, dim=0)
