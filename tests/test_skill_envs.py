@@ -283,7 +283,7 @@ def test_cem_plan_prior_prices_the_executed_skill_as_the_policy_pays_kl(priors):
     obs = np.stack([plain.env.reset(seed=i)[0] for i in range(6)]).astype(np.float32)
     z = torch.randn(7, plain.z_dim)
     prior = floor_std(priced.skill_model.prior_dist(torch.as_tensor(obs[:1])), 0.05)
-    torch.testing.assert_close(priced._prior_score(torch.as_tensor(obs[:1]))(z), 50.0 * prior.log_prob(z))
+    torch.testing.assert_close(priced.prior_score(torch.as_tensor(obs[:1]))(z), 50.0 * prior.log_prob(z))
 
     def prior_log_prob(agent: CEM) -> float:  # of the skills its greedy plans would execute
         skills = torch.as_tensor(np.stack([agent.act(o, explore=False) for o in obs]))

@@ -4,11 +4,12 @@ Kitchen and maze rewards are never negative, so a negative mean Q is bias. A min
 critics that sits b below their mean at every backup adds up to about b / (1 - γ) over the
 bootstrapped horizon: the kitchen skillplan run that collapsed at 160k had b = 0.05 and mean Q -3.0.
 
-With --episodes, greedy episodes are played twice, by the planner and by the task policy's mean
-alone, and along the policy's episodes each decision's plan is scored against the policy's own
-rollout in the model: terminal value, and how far the final latent lies from replayed latents. A
-planner that trades predicted reward for the value of latents off the data scores below its policy.
-At the env's reset states it also compares the task policy's mean with the prior's mean.
+With --episodes, greedy episodes are played three times: by the planner, by the planner pricing the
+executed skill by the prior (`plan_prior`), and by the task policy's mean alone. Along the policy's
+episodes each decision's plan is scored against the policy's own rollout in the model: terminal
+value, and how far the final latent lies from replayed latents. A planner that trades predicted
+reward for the value of latents off the data scores below its policy. At the env's reset states it
+also compares the task policy's mean with the prior's mean.
 
     python benchmarks/diagnostics/critic_bias.py runs/suite-kitchen/runs/SkillKitchen-v0/skillplan/seed0/agent
 """
@@ -79,15 +80,17 @@ def plan_vs_policy(agent: CEM, episodes: int, seed: int = 10_000) -> dict[str, f
             h = model.next_latent(h, z[None])
         return model.q_value(h, policy_skill(h)).item(), torch.cdist(h, data_latents).min().item()
 
-    subtasks, gaps = {"plan": [], "policy": []}, {"plan": [], "policy": []}
-    for mode in ("plan", "policy"):
+    subtasks, gaps = {"plan": [], "plan_prior": [], "policy": []}, {"plan": [], "policy": []}
+    for mode in subtasks:
         for i in range(episodes):
             obs, _ = env.reset(seed=seed + i)
             agent.episode_start()
             done, info = False, {}
             while not done:
-                h = model.encode(torch.as_tensor(obs, dtype=torch.float32)[None])
-                skill = agent.planner.plan(h, step=agent.env_steps, eval_mode=True)
+                obs_t = torch.as_tensor(obs, dtype=torch.float32)[None]
+                h = model.encode(obs_t)
+                score = agent.prior_score(obs_t) if mode == "plan_prior" else None  # as `plan_prior: true`
+                skill = agent.planner.plan(h, step=agent.env_steps, eval_mode=True, first_skill_score=score)
                 if mode == "policy":  # play the policy; score the plan it passed over against its rollout
                     rollout, hz = [], h
                     for _ in range(len(agent.planner.last_plan)):

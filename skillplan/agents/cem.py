@@ -180,12 +180,12 @@ class CEM(Agent):
         if explore and self.env_steps < self.config.learning_starts:
             z = self.skill_model.prior_dist(obs_t).sample()[0].clamp(-self.bound, self.bound)
         else:
-            score = self._prior_score(obs_t) if self.config.plan_prior else None
+            score = self.prior_score(obs_t) if self.config.plan_prior else None
             z = self.planner.plan(self.model.encode(obs_t), step=self.env_steps, eval_mode=not explore,
                                   first_skill_score=score)
         return z.cpu().numpy()
 
-    def _prior_score(self, obs: torch.Tensor) -> Callable[[torch.Tensor], torch.Tensor]:
+    def prior_score(self, obs: torch.Tensor) -> Callable[[torch.Tensor], torch.Tensor]:
         """z ↦ α·log p(z | s) at state `obs`: the prior's plausibility of skills, priced as the KL is."""
         prior = floor_std(self.skill_model.prior_dist(obs), self.config.learn.prior_min_std)
         alpha = self.alpha()
