@@ -11,40 +11,13 @@ every evaluation, and the collapse rate (evaluations below 2 subtasks after a se
 from __future__ import annotations
 
 import argparse
-import csv
 from pathlib import Path
 
-import numpy as np
+from _ablation import evaluations, finished, summarise, train
 from _report import report
-
-from skillplan.agents import AGENTS, agent_config, make_agent_env
-from skillplan.benchmarking.report import collapse_rate, interval
 
 RESULTS = Path(__file__).parent / "results"
 MODES = {"off": False, "on": True}
-
-
-def train(agent: str, prior: str, seed: int, steps: int, offline: bool, run: Path, extra: dict,
-          share: float | None) -> None:
-    """One run to `steps`, resumed if `run` holds a checkpoint."""
-    settings = {**extra, "seed": seed, "threads": 1, "eval_every": 10_000, "eval_episodes": 20,
-                "offline_data": offline, "offline_share": share if offline else None}
-    config = agent_config(agent, settings)
-    env = make_agent_env(agent, "SkillKitchen-v0", prior)
-    AGENTS[agent](env, config).learn(steps, run, resume=(run / "agent").exists(), show_progress=False)
-
-
-def evaluations(run: Path) -> list[tuple[int, float]]:
-    """(env steps, mean subtasks) at each evaluation of a run."""
-    with (run / "metrics.csv").open() as f:
-        return [(int(float(r["step"])), float(r["eval/subtasks"]))
-                for r in csv.DictReader(f) if r.get("eval/subtasks")]
-
-
-def finished(run: Path, steps: int) -> bool:
-    """Whether the run in `run` has evaluated at `steps` (its last step)."""
-    rows = evaluations(run) if (run / "metrics.csv").exists() else []
-    return bool(rows) and rows[-1][0] >= steps
 
 
 def main() -> None:
@@ -70,22 +43,16 @@ def main() -> None:
             share = f"-share{args.offline_share:g}" if offline and args.offline_share is not None else ""
             run = args.runs / f"{args.agent}-{mode}{share}-s{seed}"
             if not args.read_only and not finished(run, args.steps):
-                train(args.agent, args.prior, seed, args.steps, offline, run, extra, args.offline_share)
+                settings = {**extra, "seed": seed, "offline_data": offline,
+                            "offline_share": args.offline_share if offline else None}
+                train(args.agent, args.prior, args.steps, settings, run)
             if (run / "metrics.csv").exists():
                 curves[mode][seed] = evaluations(run)
 
     result: dict[str, object] = {"agent": args.agent, "prior": args.prior, "steps": args.steps,
                                  "seeds": args.seeds, "offline_share": args.offline_share}
     for mode, seeds in curves.items():
-        grid = sorted({round(step, -3) for rows in seeds.values() for step, _ in rows})
-        by_step = {g: [v for rows in seeds.values() for s, v in rows if round(s, -3) == g] for g in grid}
-        result[f"{mode}_per_seed"] = {seed: [v for _, v in rows] for seed, rows in seeds.items()}
-        result[f"{mode}_mean_ci"] = {g: interval(np.array(v), "mean") for g, v in by_step.items()
-                                     if len(v) == len(seeds)}
-        result[f"{mode}_collapse"] = collapse_rate(
-            {seed: [{"env_steps": s, "subtasks": v} for s, v in rows] for seed, rows in seeds.items()})
-        late = [v for rows in seeds.values() for s, v in rows if s > args.steps * 0.3]
-        result[f"{mode}_mean_after_30pct"] = float(np.mean(late)) if late else None
+        result |= summarise(mode, seeds, args.steps)
     share = f"_share{args.offline_share:g}" if args.offline_share is not None else ""
     report(result, args.out or RESULTS / f"offline_replay_{args.agent}{share}.json")
 
