@@ -336,6 +336,14 @@ def test_cem_methods_plan_compiled_unless_told_not_to(tmp_path):
         assert all("planner" not in t.settings for t in trains if t.method == "spirl")
 
 
+def test_skillplan_plans_priced_by_the_prior_and_skimo_as_its_paper(tmp_path):
+    from skillplan.agents import CEMAgentConfig
+
+    _, trains = plan(tiny_suite(methods=["skimo", "skillplan"]), tmp_path)
+    priced = {(t.method, CEMAgentConfig.model_validate(t.settings).plan_prior) for t in trains}
+    assert priced == {("skimo", False), ("skillplan", True)}
+
+
 def test_planner_overrides_reach_only_the_cem_methods(tmp_path):
     from skillplan.agents import CEMAgentConfig
 

@@ -33,8 +33,8 @@ METHODS: dict[str, Method] = {
                settings=(("sde_eta", 0.1),)),
         Method("skimo", "cem", "skimo", "SkiMo: CEM in a jointly trained skill dynamics model "
                "(Shi et al., 2022)", cost=0),
-        Method("skillplan", "cem", "skillplan", "skillplan: CEM as SkiMo, on skills aligned by PU + SDE",
-               cost=1),
+        Method("skillplan", "cem", "skillplan", "skillplan: CEM as SkiMo, on skills aligned by PU + SDE, "
+               "plans priced by the prior", cost=1, settings=(("plan_prior", True),)),
     )
 }
 
