@@ -65,7 +65,8 @@ def train(
     if trained.stopped:
         console.print(stopped_message(stop, f"env step {trained.env_steps:,}", out / AGENT_DIR, sys.argv[1:]))
         raise typer.Exit(stop.exit_code)
-    result = trained.evaluate(resolved.eval_episodes)
+    # the evaluation `learn` made at its last step; a run resumed already finished makes one now
+    result = trained.last_evaluation or trained.evaluate(resolved.eval_episodes)
     console.print(_result_table(f"{agent} on {env} after {trained.env_steps:,} env steps", result))
     console.print("[green]logs[/green] " + ", ".join(log_files(out, loggers, "learning_curve.png")))
 

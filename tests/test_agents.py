@@ -44,6 +44,18 @@ def test_sac_learns_writes_metrics_and_round_trips(tmp_path):
     assert loaded.env_steps == agent.env_steps == 1_200
 
 
+def test_learn_keeps_its_last_evaluation_for_the_caller(tmp_path, monkeypatch):
+    agent = SAC(pendulum(), small_sac())
+    calls = []
+    evaluate = agent.evaluate
+    monkeypatch.setattr(agent, "evaluate", lambda *a, **k: calls.append(agent.env_steps) or evaluate(*a, **k))
+    agent.learn(1_200, tmp_path / "run", show_progress=False)
+    assert calls == [600, 1_200]  # `skillplan train` prints the last one instead of evaluating again
+    with (tmp_path / "run" / "metrics.csv").open() as f:
+        last = [row for row in csv.DictReader(f) if row["eval/return"]][-1]
+    assert agent.last_evaluation["return"] == pytest.approx(float(last["eval/return"]))
+
+
 @pytest.mark.parametrize("update_every", [1, 4])
 def test_updates_come_every_update_every_steps_after_learning_starts(update_every, monkeypatch):
     agent = SAC(pendulum(), small_sac(update_every=update_every, updates_per_step=2))

@@ -120,6 +120,7 @@ class Agent(ABC):
         self.rng = np.random.default_rng(self.config.seed)
         self.loop = LoopState()
         self.stopped = False  # the last `learn` ended early, on a stop request
+        self.last_evaluation: dict[str, float] | None = None  # the last one `learn` made, at its step
 
     # ---- what each agent implements ------------------------------------------------------------
     @abstractmethod
@@ -230,7 +231,7 @@ class Agent(ABC):
                             loop.losses = self.update()
                         self._check_finite(loop.losses, run_dir)
                 if self.env_steps >= loop.next_eval or self.env_steps >= total_env_steps:
-                    result = self.evaluate(cfg.eval_episodes, eval_env)
+                    result = self.last_evaluation = self.evaluate(cfg.eval_episodes, eval_env)
                     last = ", ".join(f"{k} {v:.2f}" for k, v in result.items())
                     if log is not None:
                         sps = (self.env_steps - steps_at_start) / max(time.perf_counter() - started, 1e-9)
