@@ -179,6 +179,13 @@ def test_the_summary_names_every_machine_the_suite_ran_on():
     assert "- wall time: 3.0 min over 3 invocation(s)" in text
 
 
+def test_the_summary_names_every_commit_the_suite_ran_at_in_order():
+    record = {"commit": "aaa", "sessions": [{"seconds": 6.0}, {"seconds": 6.0, "commit": "aaa"},
+                                            {"seconds": 6.0, "commit": "bbb"}]}
+    assert "- commit: `aaa`, then `bbb`" in report.markdown({}, [], record)
+    assert "- commit: `aaa`\n" in report.markdown({}, [], {"commit": "aaa", "sessions": []})
+
+
 def test_rerun_of_a_finished_suite_trains_nothing(finished_suite, monkeypatch):
     config, out, minari_root = finished_suite
     monkeypatch.setenv("MINARI_DATASETS_PATH", minari_root)

@@ -163,11 +163,14 @@ def markdown(summary: dict[str, Any], budgets: list[int], record: dict[str, Any]
     # the machine the suite started on, then any other its invocations ran on
     machines = [record.get("machine", {}), *(s["machine"] for s in record["sessions"] if "machine" in s)]
     names = dict.fromkeys(f"{m.get('cpu', '?')}, {m.get('cores', '?')} cores" for m in machines)
+    # the commit the suite started at, then any later one an invocation ran (a moved frozen checkout)
+    commits = dict.fromkeys([record.get("commit", "?"), *(s["commit"] for s in record["sessions"]
+                                                            if "commit" in s)])
     lines = [
         "# Sample-efficiency suite",
         "",
         f"- command: `{record.get('command', '?')}`",
-        f"- commit: `{record.get('commit', '?')}`",
+        f"- commit: {', then '.join(f'`{c}`' for c in commits)}",
         f"- machine: {'; '.join(names)}",
         f"- wall time: {_duration(sum(s['seconds'] for s in record['sessions']))} over "
         f"{len(record['sessions'])} invocation(s)",

@@ -56,7 +56,7 @@ from skillplan.errors import ConfigError, SkillplanError
 from skillplan.interrupt import SharedStopRequest, StopRequest, leave_signals_to_parent
 from skillplan.io import atomic_directory, atomic_write_text, read_json
 from skillplan.progress import progress_bar
-from skillplan.provenance import machine, provenance
+from skillplan.provenance import commit, machine, provenance
 
 
 @dataclass(frozen=True)
@@ -251,14 +251,15 @@ def select_runs(trains: list[TrainJob], only: list[str], config: SuiteConfig) ->
 
 
 class WallClock:
-    """Each invocation's wall time and machine in timing.json, kept current while it runs, so an
-    interrupted suite still accounts for the time it spent; the report adds the invocations up."""
+    """Each invocation's wall time, machine and commit in timing.json, kept current while it runs, so
+    an interrupted suite still accounts for the time it spent; the report adds the invocations up."""
 
     def __init__(self, path: Path, workers: int) -> None:
         self.path, self.started, self.written = path, time.time(), 0.0
         self.sessions = read_json(path).get("sessions", [])
         self.sessions.append({"started": time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(self.started)),
-                              "workers": workers, "seconds": 0.0, "machine": machine()})
+                              "workers": workers, "seconds": 0.0, "machine": machine(),
+                              "commit": commit()})
         self.record(final=True)
 
     def record(self, final: bool = False) -> None:
