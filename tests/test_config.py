@@ -82,6 +82,8 @@ PRETRAIN = ("pretrain", "--dataset", "test/general-v0", "--steps", "1")
     (TRAIN, "sac: {lr: fast}\n", "sac.lr: Input should be a valid number"),
     (TRAIN, "learning_starts: [1]\n", "learning_starts: Input should be a valid integer"),
     (TRAIN, "sac: {lr: [\n", "is not valid YAML"),
+    (TRAIN, "offline_share: 0.5\n", "offline_share is the share of each batch drawn from the offline data, "
+     "so it needs offline_data: true"),
     (PRETRAIN, "", "is empty"),
     (PRETRAIN, "3\n", "holds a int, not a mapping"),
     (PRETRAIN, "modle: {depth: 3}\n", "unknown key 'modle' at the top level"),

@@ -26,7 +26,7 @@ from typing import Any, ClassVar
 import gymnasium as gym
 import numpy as np
 import torch
-from pydantic import Field
+from pydantic import Field, model_validator
 from rich.console import Console
 from rich.progress import TextColumn
 from safetensors.torch import load_file, save_file
@@ -67,6 +67,13 @@ class LoopConfig(Section):
     offline_share: float | None = Field(None, ge=0, le=1, description="with offline_data: the share of "
                                         "each batch drawn from the offline transitions (RLPD: 0.5); "
                                         "None: one uniform draw over all")
+
+    @model_validator(mode="after")
+    def _share_needs_offline_data(self) -> LoopConfig:
+        if self.offline_share is not None and not self.offline_data:
+            raise ValueError("offline_share is the share of each batch drawn from the offline data, so it "
+                             "needs offline_data: true (or leave offline_share out)")
+        return self
 
 
 def episode_seed(seed: int, episode: int) -> int:
