@@ -4,8 +4,9 @@ The skill model's state encoder E and dynamics D (copied, then finetuned on task
 states; task heads learned here give the reward R(h, z), twin values Q(h, z) and a task policy
 π(z | h) regularised toward the skill prior p(z | s). As in SkiMo, the task policy starts as the
 prior, so the first plans search around prior rollouts. Each decision plans a skill sequence with
-`CEMPlanner`; each update rolls the latent model along replayed runs of consecutive skills
-(TD-MPC's objective: latent consistency, reward, TD value, each discounted by ρ^k).
+`CEMPlanner` (with `plan_prior`, each plan also pays α per nat of the prior's surprise at the skill
+it would execute, as the policy pays its KL); each update rolls the latent model along replayed runs
+of consecutive skills (TD-MPC's objective: latent consistency, reward, TD value, each discounted by ρ^k).
 """
 
 from __future__ import annotations
