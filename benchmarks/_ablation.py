@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import csv
 from pathlib import Path
 from typing import Any
@@ -10,6 +11,38 @@ import numpy as np
 
 from skillplan.agents import AGENTS, agent_config, make_agent_env
 from skillplan.benchmarking.report import collapse_rate, interval
+
+
+def add_arguments(parser: argparse.ArgumentParser, agent: str, steps: int, runs: str) -> None:
+    """The options every ablation takes: prior, agent, seeds, length, run directory, planner, read-only."""
+    parser.add_argument("--prior", required=True)
+    parser.add_argument("--agent", default=agent, choices=["ssac", "cem"])
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--steps", type=int, default=steps)
+    parser.add_argument("--runs", type=Path, default=Path(runs))
+    parser.add_argument("--planner-bf16", action="store_true",
+                        help="CEM plans compiled under bf16, as in the suite")
+    parser.add_argument("--read-only", action="store_true", help="report the runs there, train nothing")
+    parser.add_argument("--out", type=Path)
+
+
+def planner_settings(args: argparse.Namespace) -> dict[str, Any]:
+    """The suite's compiled bf16 planner with --planner-bf16, else the agent's default planner."""
+    return {"planner": {"precision": "bf16", "compile": True}} if args.planner_bf16 else {}
+
+
+def run_arm(args: argparse.Namespace, settings: dict[str, Any],
+            name: str) -> dict[int, list[tuple[int, float]]]:
+    """Each seed's run of one arm in RUNS/<agent>-<name>-s<seed>, trained unless finished or
+    --read-only; returns the evaluations of the runs that exist."""
+    curves = {}
+    for seed in args.seeds:
+        run = args.runs / f"{args.agent}-{name}-s{seed}"
+        if not args.read_only and not finished(run, args.steps):
+            train(args.agent, args.prior, args.steps, {**settings, "seed": seed}, run)
+        if (run / "metrics.csv").exists():
+            curves[seed] = evaluations(run)
+    return curves
 
 
 def train(agent: str, prior: str, steps: int, settings: dict[str, Any], run: Path) -> None:

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from _ablation import evaluations, finished, summarise, train
+from _ablation import add_arguments, planner_settings, run_arm, summarise
 from _report import report
 
 RESULTS = Path(__file__).parent / "results"
@@ -49,32 +49,17 @@ def merge(base: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--prior", required=True)
-    parser.add_argument("--agent", default="cem", choices=["ssac", "cem"])
+    add_arguments(parser, agent="cem", steps=30_000, runs="runs/ablation")
     parser.add_argument("--set", dest="sets", action="append", required=True, metavar="KEY=VALUE")
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    parser.add_argument("--steps", type=int, default=30_000)
-    parser.add_argument("--runs", type=Path, default=Path("runs/ablation"))
-    parser.add_argument("--planner-bf16", action="store_true",
-                        help="CEM plans compiled under bf16, as in the suite")
-    parser.add_argument("--read-only", action="store_true", help="report the runs there, train nothing")
-    parser.add_argument("--out", type=Path)
     args = parser.parse_args()
-    base = {"planner": {"precision": "bf16", "compile": True}} if args.planner_bf16 else {}
+    base = planner_settings(args)
     label = "-".join(pair.replace("=", "-") for pair in args.sets)
     arms = {"base": base, "set": merge(base, parse_sets(args.sets))}
 
     result: dict[str, Any] = {"agent": args.agent, "prior": args.prior, "steps": args.steps,
                               "seeds": args.seeds, "set": args.sets}
     for arm, settings in arms.items():
-        curves = {}
-        for seed in args.seeds:
-            run = args.runs / f"{args.agent}-{'base' if arm == 'base' else label}-s{seed}"
-            if not args.read_only and not finished(run, args.steps):
-                train(args.agent, args.prior, args.steps, {**settings, "seed": seed}, run)
-            if (run / "metrics.csv").exists():
-                curves[seed] = evaluations(run)
-        result |= summarise(arm, curves, args.steps)
+        result |= summarise(arm, run_arm(args, settings, "base" if arm == "base" else label), args.steps)
     report(result, args.out or RESULTS / f"ablation_{args.agent}_{label}.json")
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from _ablation import evaluations, finished, summarise, train
+from _ablation import add_arguments, planner_settings, run_arm, summarise
 from _report import report
 
 RESULTS = Path(__file__).parent / "results"
@@ -23,36 +23,17 @@ MODES = {"off": False, "on": True}
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--prior", required=True)
-    parser.add_argument("--agent", default="ssac", choices=["ssac", "cem"])
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    parser.add_argument("--steps", type=int, default=100_000)
-    parser.add_argument("--runs", type=Path, default=Path("runs/offline-ablation"))
-    parser.add_argument("--planner-bf16", action="store_true",
-                        help="CEM plans compiled under bf16, as in the suite")
+    add_arguments(parser, agent="ssac", steps=100_000, runs="runs/offline-ablation")
     parser.add_argument("--offline-share", type=float, help="the 'on' arm draws this share of each batch "
                         "from the offline data (RLPD: 0.5); default: uniform over the whole replay")
-    parser.add_argument("--read-only", action="store_true", help="report the runs there, train nothing")
-    parser.add_argument("--out", type=Path)
     args = parser.parse_args()
-    extra = {"planner": {"precision": "bf16", "compile": True}} if args.planner_bf16 else {}
-
-    curves: dict[str, dict[int, list[tuple[int, float]]]] = {mode: {} for mode in MODES}
-    for mode, offline in MODES.items():
-        for seed in args.seeds:
-            share = f"-share{args.offline_share:g}" if offline and args.offline_share is not None else ""
-            run = args.runs / f"{args.agent}-{mode}{share}-s{seed}"
-            if not args.read_only and not finished(run, args.steps):
-                settings = {**extra, "seed": seed, "offline_data": offline,
-                            "offline_share": args.offline_share if offline else None}
-                train(args.agent, args.prior, args.steps, settings, run)
-            if (run / "metrics.csv").exists():
-                curves[mode][seed] = evaluations(run)
-
     result: dict[str, object] = {"agent": args.agent, "prior": args.prior, "steps": args.steps,
                                  "seeds": args.seeds, "offline_share": args.offline_share}
-    for mode, seeds in curves.items():
-        result |= summarise(mode, seeds, args.steps)
+    for mode, offline in MODES.items():
+        share = f"-share{args.offline_share:g}" if offline and args.offline_share is not None else ""
+        settings = {**planner_settings(args), "offline_data": offline,
+                    "offline_share": args.offline_share if offline else None}
+        result |= summarise(mode, run_arm(args, settings, mode + share), args.steps)
     share = f"_share{args.offline_share:g}" if args.offline_share is not None else ""
     report(result, args.out or RESULTS / f"offline_replay_{args.agent}{share}.json")
 
