@@ -228,9 +228,10 @@ class Agent(ABC):
                     obs, _ = self.env.reset(seed=episode_seed(cfg.seed, loop.episode))
                     self.episode_start()
                 if self.env_steps >= cfg.learning_starts:
-                    if self.env_steps - step_size < cfg.learning_starts:  # the step that starts learning
-                        for _ in range(cfg.seed_updates):
+                    if self.env_steps - step_size < cfg.learning_starts and cfg.seed_updates:
+                        for _ in range(cfg.seed_updates):  # the step that starts learning
                             loop.losses = self.update()
+                        self._check_finite(loop.losses, run_dir)
                     loop.since_update += 1
                     if loop.since_update == cfg.update_every:
                         loop.since_update = 0
