@@ -41,7 +41,7 @@ def run_arm(args: argparse.Namespace, settings: dict[str, Any],
         if not args.read_only and not finished(run, args.steps):
             train(args.agent, args.prior, args.steps, {**settings, "seed": seed}, run)
         if (run / "metrics.csv").exists():
-            curves[seed] = evaluations(run)
+            curves[seed] = up_to(evaluations(run), args.steps)
     return curves
 
 
@@ -58,6 +58,12 @@ def evaluations(run: Path) -> list[tuple[int, float]]:
     with (run / "metrics.csv").open() as f:
         return [(int(float(r["step"])), float(r["eval/subtasks"]))
                 for r in csv.DictReader(f) if r.get("eval/subtasks")]
+
+
+def up_to(rows: list[tuple[int, float]], steps: int) -> list[tuple[int, float]]:
+    """The evaluations up to the first at or past `steps` (a run trained further for another study)."""
+    ends = [i for i, (step, _) in enumerate(rows) if step >= steps]
+    return rows[: ends[0] + 1] if ends else rows
 
 
 def finished(run: Path, steps: int) -> bool:
