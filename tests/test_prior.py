@@ -197,12 +197,17 @@ def test_ssac_starts_at_the_dominant_component_and_updates_with_a_mixture_prior(
     rng = np.random.default_rng(0)
     for _ in range(300):
         agent.replay.add(rng.normal(size=6), rng.uniform(-1, 1, 4), 1.0, rng.normal(size=6), False)
+    calls = []
+    hook = model.prior.net.register_forward_hook(lambda *_: calls.append(1))
     metrics = [agent.update() for _ in range(5)]
+    hook.remove()
+    assert not calls, "the frozen prior ran in an update: its output is stored with each transition"
     assert all(np.isfinite(list(m.values())).all() for m in metrics), metrics
     # the one-sample divergence log π − log p: finite, and larger for a skill far off every component
     z, log_prob = agent.learner.actor(torch.as_tensor(obs))
-    near = agent.learner.divergence(torch.as_tensor(obs), z, log_prob)
-    far = agent.learner.divergence(torch.as_tensor(obs), (z + 3 * bound).clamp(-50, 50), log_prob)
+    params = agent.replay.features(torch.as_tensor(obs))  # what the replay stores for the prior
+    near = agent.learner.divergence(params, z, log_prob)
+    far = agent.learner.divergence(params, (z + 3 * bound).clamp(-50, 50), log_prob)
     assert torch.isfinite(near).all() and (far > near).all()
 
 

@@ -96,6 +96,61 @@ def test_replay_buffer_round_trips_and_wraps():
     assert torch.equal(other.obs, buffer.obs) and other.cursor == 2
 
 
+def test_replay_features_are_stored_once_per_transition_and_drawn_with_their_rows():
+    calls = []
+
+    def features(obs: torch.Tensor) -> torch.Tensor:  # a fixed function of states, counting its rows
+        calls.append(len(obs))
+        return torch.cat([obs.sum(-1, keepdim=True), obs.square()], -1)
+
+    buffer = ReplayBuffer(2, 1, capacity=8, features=features)
+    for i in range(12):  # wraps: the features of overwritten rows go with them
+        buffer.add([i, -i], [i], float(i), [i + 1, 2 * i], False)
+    assert sum(calls[1:]) == 24  # after the width probe: obs and next_obs of each transition, once
+    calls.clear()
+    batch = buffer.sample(32)
+    assert not calls, "features recomputed at draw time"
+    torch.testing.assert_close(batch.obs_features, features(batch.obs))
+    torch.testing.assert_close(batch.next_obs_features, features(batch.next_obs))
+    runs = buffer.sample_sequences(4, 2)
+    torch.testing.assert_close(runs.next_obs_features, features(runs.next_obs))
+    plain = ReplayBuffer(2, 1, capacity=8)
+    plain.add([0, 0], [0], 0.0, [1, 1], False)
+    assert plain.sample(1).obs_features is None  # no features: none drawn
+
+    restored = ReplayBuffer(2, 1, capacity=8, features=features)
+    restored.load_state_dict(buffer.state_dict())
+    assert torch.equal(restored.next_obs_features, buffer.next_obs_features)
+    older = {k: v for k, v in buffer.state_dict().items() if "features" not in k}  # a checkpoint without
+    restored = ReplayBuffer(2, 1, capacity=8, features=features)
+    restored.load_state_dict(older)
+    torch.testing.assert_close(restored.obs_features, buffer.obs_features)
+
+
+def test_a_prior_read_from_cached_features_updates_as_one_read_from_states():
+    """SSAC's cache: the prior computed from stored features of s and s' gives the update it gives
+    computed from s and s' themselves (and a prior swapped between s and s' would not)."""
+    net = mlp(3, 2, (8,), activation="relu")
+
+    def prior(params: torch.Tensor) -> torch.distributions.Distribution:
+        return torch.distributions.Independent(
+            torch.distributions.Normal(params[:, :1].tanh(), params[:, 1:].exp().clamp(0.05, 2)), 1)
+
+    config = SACConfig(hidden=(16,), init_alpha=0.5)
+    batch = hand_batch()
+    with torch.no_grad():
+        cached = batch._replace(obs_features=net(batch.obs), next_obs_features=net(batch.next_obs))
+        swapped = batch._replace(obs_features=net(batch.next_obs), next_obs_features=net(batch.obs))
+    losses = []
+    for prior_fn, b in ((lambda obs: prior(net(obs)), batch), (prior, cached), (prior, swapped)):
+        torch.manual_seed(0)
+        agent = SoftActorCritic(3, 1, 1.0, config, prior=prior_fn)
+        torch.manual_seed(1)
+        losses.append([agent.update(b)[k] for k in ("critic_loss", "actor_loss", "divergence")])
+    assert losses[1] == pytest.approx(losses[0], rel=1e-5)
+    assert losses[2] != pytest.approx(losses[0], rel=1e-3)
+
+
 def test_pinned_rows_fill_their_share_of_each_batch_and_are_never_overwritten():
     buffer = ReplayBuffer(1, 1, capacity=30)
     for i in range(10):  # offline data: two episodes of 5, rewards -1

@@ -208,7 +208,7 @@ class CEM(Agent):
         cfg = self.config.learn
         model = self.model
         runs = self.replay.sample_sequences(cfg.batch_size, cfg.sequence)
-        obs, z, reward, next_obs, terminated = (t.transpose(0, 1) for t in runs)  # time-major
+        obs, z, reward, next_obs, terminated = (t.transpose(0, 1) for t in runs[:5])  # time-major
 
         # ---- world model and values along the replayed run ------------------------------------
         with torch.no_grad():

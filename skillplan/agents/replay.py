@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import NamedTuple
 
 import numpy as np
@@ -14,6 +15,8 @@ class Batch(NamedTuple):
     reward: torch.Tensor
     next_obs: torch.Tensor
     terminated: torch.Tensor
+    obs_features: torch.Tensor | None = None  # the replay's `features` of obs and next_obs, when it has them
+    next_obs_features: torch.Tensor | None = None
 
 
 class ReplayBuffer:
@@ -23,10 +26,13 @@ class ReplayBuffer:
     `episode_end` (terminated or truncated) marks where consecutive sequences must not cross.
     The transitions live on `device`, where batches are drawn; the draws themselves (seeded) and the
     episode ends stay on the CPU, so a seed gives the same batches on every device.
+    `features`, a fixed function of states that every update reads (SSAC: the frozen prior's output),
+    is computed once per stored transition, for obs and next_obs, instead of once per draw.
     """
 
     def __init__(self, obs_dim: int, action_dim: int, capacity: int, seed: int = 0,
-                 device: torch.device | str = "cpu") -> None:
+                 device: torch.device | str = "cpu",
+                 features: Callable[[torch.Tensor], torch.Tensor] | None = None) -> None:
         self.capacity, self.device = capacity, torch.device(device)
         self.obs = torch.zeros(capacity, obs_dim, device=device)
         self.action = torch.zeros(capacity, action_dim, device=device)
@@ -34,6 +40,10 @@ class ReplayBuffer:
         self.next_obs = torch.zeros(capacity, obs_dim, device=device)
         self.terminated = torch.zeros(capacity, device=device)
         self.episode_end = torch.zeros(capacity, dtype=torch.bool)
+        self.features = features
+        width = self._features(torch.zeros(1, obs_dim, device=device)).shape[-1] if features else 0
+        self.obs_features = torch.zeros(capacity, width, device=device)
+        self.next_obs_features = torch.zeros(capacity, width, device=device)
         self.size = self.cursor = 0
         # rows [0, pinned) hold offline data: never overwritten, drawn as `pinned_share` of each batch
         self.pinned, self.pinned_share = 0, 0.0
@@ -53,6 +63,9 @@ class ReplayBuffer:
         self.reward[i] = float(reward)
         self.next_obs[i] = torch.as_tensor(next_obs)
         self.terminated[i] = float(terminated)
+        if self.features is not None:
+            self.obs_features[i], self.next_obs_features[i] = self._features(
+                torch.stack([self.obs[i], self.next_obs[i]]))
         self.cursor = (i + 1) % self.capacity or self.pinned  # a full ring wraps past the pinned rows
         self.size = min(self.size + 1, self.capacity)
 
@@ -65,9 +78,7 @@ class ReplayBuffer:
                                                          generator=self._generator)])
         else:
             idx = torch.randint(self.size, (batch_size,), generator=self._generator)
-        idx = idx.to(self.device)
-        return Batch(*(t.index_select(0, idx) for t in
-                       (self.obs, self.action, self.reward, self.next_obs, self.terminated)))
+        return Batch(*(t.index_select(0, idx.to(self.device)) for t in self._columns()))
 
     def sample_sequences(self, batch_size: int, length: int) -> Batch:
         """Runs of `length` consecutive transitions of one episode: every field is (B, length, ...)."""
@@ -92,8 +103,17 @@ class ReplayBuffer:
         else:
             pick = starts[torch.randint(len(starts), (batch_size,), generator=self._generator)]
         rows = (pick[:, None] + torch.arange(length)).view(-1).to(self.device)
-        return Batch(*(t.index_select(0, rows).view(batch_size, length, *t.shape[1:]) for t in
-                       (self.obs, self.action, self.reward, self.next_obs, self.terminated)))
+        return Batch(*(t.index_select(0, rows).view(batch_size, length, *t.shape[1:])
+                       for t in self._columns()))
+
+    def _columns(self) -> tuple[torch.Tensor, ...]:
+        """The stored fields, in `Batch`'s order (the features only where there are any)."""
+        columns = (self.obs, self.action, self.reward, self.next_obs, self.terminated)
+        return columns + (self.obs_features, self.next_obs_features) if self.features else columns
+
+    @torch.no_grad()
+    def _features(self, obs: torch.Tensor) -> torch.Tensor:
+        return self.features(obs).float()
 
     def state_dict(self) -> dict[str, torch.Tensor]:
         """The filled part of the buffer and its sampler's state, for checkpoints (safetensors-compatible
@@ -103,7 +123,9 @@ class ReplayBuffer:
                 "next_obs": self.next_obs[:n].cpu(), "terminated": self.terminated[:n].cpu(),
                 "episode_end": self.episode_end[:n], "cursor": torch.tensor([self.cursor]),
                 "pinned": torch.tensor([self.pinned]), "pinned_share": torch.tensor([self.pinned_share]),
-                "generator": self._generator.get_state()}
+                "generator": self._generator.get_state(),
+                **({"obs_features": self.obs_features[:n].cpu(),
+                    "next_obs_features": self.next_obs_features[:n].cpu()} if self.features else {})}
 
     def load_state_dict(self, state: dict[str, torch.Tensor]) -> None:
         n = len(state["reward"])
@@ -114,3 +136,8 @@ class ReplayBuffer:
             self.pinned, self.pinned_share = int(state["pinned"][0]), float(state["pinned_share"][0])
         if "generator" in state:  # absent from checkpoints of earlier releases
             self._generator.set_state(state["generator"])
+        if self.features is not None:  # computed afresh for checkpoints written without them
+            for name, source in (("obs_features", self.obs), ("next_obs_features", self.next_obs)):
+                stored = state.get(name)
+                getattr(self, name)[:n] = stored if stored is not None else torch.cat(
+                    [self._features(chunk) for chunk in source[:n].split(4096)])

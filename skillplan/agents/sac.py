@@ -27,7 +27,8 @@ from skillplan.errors import ConfigError
 from skillplan.models.mlp import mlp
 from skillplan.models.polyak import polyak_update
 
-# The prior p(a | s) for SSAC: a distribution over whole actions (its log_prob sums the dimensions).
+# The prior p(a | s) for SSAC: a distribution over whole actions (its log_prob sums the dimensions), read
+# from a batch's state features where the replay stores them (SSAC: the prior's output), else its states.
 PriorFn = Callable[[torch.Tensor], torch.distributions.Distribution]
 
 
@@ -70,11 +71,13 @@ class SoftActorCritic(nn.Module):
         self.critic_opt = torch.optim.Adam(self.critic.parameters(), lr=config.lr, fused=True)
         self.alpha_opt = torch.optim.Adam([self.log_alpha], lr=config.lr, fused=True)
 
-    def divergence(self, obs: torch.Tensor, action: torch.Tensor, log_prob: torch.Tensor) -> torch.Tensor:
-        """log π(a|s) for SAC; log π(a|s) − log p(a|s) for SSAC (a one-sample KL estimate)."""
+    def divergence(self, prior_input: torch.Tensor, action: torch.Tensor,
+                   log_prob: torch.Tensor) -> torch.Tensor:
+        """log π(a|s) for SAC; log π(a|s) − log p(a|s) for SSAC (a one-sample KL estimate), the prior
+        read from `prior_input` (s, or the replay's features of s)."""
         if self.prior is None:
             return log_prob
-        divergence = log_prob - self.prior(obs).log_prob(action)
+        divergence = log_prob - self.prior(prior_input).log_prob(action)
         if self.config.max_divergence is not None:
             divergence = divergence.clamp(-self.config.max_divergence, self.config.max_divergence)
         return divergence
@@ -91,11 +94,14 @@ class SoftActorCritic(nn.Module):
     def update(self, batch: Batch) -> dict[str, float]:
         """One gradient step on critic, actor and α; returns the losses for logging."""
         cfg, alpha = self.config, self.log_alpha.exp().detach()
+        cached = batch.obs_features is not None
+        prior_input = batch.obs_features if cached else batch.obs
+        next_prior_input = batch.next_obs_features if cached else batch.next_obs
 
         with torch.no_grad(), self.forward_precision():
             next_action, next_log_prob = self.actor(batch.next_obs)
             next_q = self.critic_target(batch.next_obs, next_action).min(0).values
-            soft_next = next_q - alpha * self.divergence(batch.next_obs, next_action, next_log_prob)
+            soft_next = next_q - alpha * self.divergence(next_prior_input, next_action, next_log_prob)
             target = batch.reward + cfg.gamma * (1 - batch.terminated) * soft_next
         with self.forward_precision():
             q = self.critic(batch.obs, batch.action)
@@ -107,7 +113,7 @@ class SoftActorCritic(nn.Module):
         self.critic.requires_grad_(False)  # the actor step needs dQ/da, not the critic's weight grads
         with self.forward_precision():
             action, log_prob = self.actor(batch.obs)
-            divergence = self.divergence(batch.obs, action, log_prob)
+            divergence = self.divergence(prior_input, action, log_prob)
             q_pi = self.critic(batch.obs, action).min(0).values
         self.critic.requires_grad_(True)
         actor_loss = (alpha * divergence - q_pi).mean()
@@ -153,10 +159,14 @@ class SAC(Agent):
         self.bound = float(space.high.max())
         self.learner = self.build_learner().to(self.device)
         self.replay = ReplayBuffer(self.obs_dim, self.action_dim, self.config.buffer_size, self.config.seed,
-                                   self.device)
+                                   self.device, features=self.replay_features())
 
     def build_learner(self) -> SoftActorCritic:
         return SoftActorCritic(self.obs_dim, self.action_dim, self.bound, self.config.sac)
+
+    def replay_features(self) -> Callable[[torch.Tensor], torch.Tensor] | None:
+        """What the replay stores per state for the learner's prior (none: flat SAC has no prior)."""
+        return None
 
     def act(self, obs: np.ndarray, explore: bool) -> np.ndarray:
         if explore and self.env_steps < self.config.learning_starts and self.learner.prior is None:

@@ -6,6 +6,9 @@ starts as a copy of the prior's, so the first episodes behave like prior rollout
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import cached_property
+
 import gymnasium as gym
 import torch
 from torch import nn
@@ -62,13 +65,19 @@ class SSAC(SAC):
         self.skill_model = frozen_skill_model(env, "SSAC")
         super().__init__(env, config, device)
 
+    @cached_property
+    def _model(self):
+        return on_device(self.skill_model, self.device)
+
     def build_learner(self) -> SoftActorCritic:
-        model = on_device(self.skill_model, self.device)
+        model, min_std = self._model, self.config.prior_min_std
 
-        min_std = self.config.prior_min_std
-
-        def prior(obs: torch.Tensor) -> torch.distributions.Distribution:
-            return floor_std(model.prior_dist(obs), min_std)
+        def prior(params: torch.Tensor) -> torch.distributions.Distribution:
+            return floor_std(model.prior_from_params(params), min_std)
 
         return SoftActorCritic(self.obs_dim, self.action_dim, self.bound, self.config.sac,
                                prior=prior, actor_net=_PriorAsPolicy(model, self.bound))
+
+    def replay_features(self) -> Callable[[torch.Tensor], torch.Tensor]:
+        """The frozen prior's output per stored state: computed once, not at each of its draws."""
+        return self._model.prior_params

@@ -25,9 +25,13 @@ class SkillPrior(nn.Module):
         self.net = mlp(obs_dim, out_dim, hidden, depth, activation)
 
     def forward(self, obs: torch.Tensor) -> DiagGaussian | GaussianMixture:
+        return self.distribution(self.net(obs))
+
+    def distribution(self, params: torch.Tensor) -> DiagGaussian | GaussianMixture:
+        """The distribution a network output (..., out_dim) describes."""
         if self.family == "gaussian":
-            return DiagGaussian.from_params(self.net(obs))
-        return GaussianMixture.from_params(self.net(obs), self.components)
+            return DiagGaussian.from_params(params)
+        return GaussianMixture.from_params(params, self.components)
 
     def extra_repr(self) -> str:
         return f"family={self.family}, components={self.components}"

@@ -75,7 +75,15 @@ class SkillModel(nn.Module):
     # ---- the public API used by agents -----------------------------------------------------------
     def prior_dist(self, obs: ArrayLike | Mapping[str, np.ndarray]) -> SkillDistribution:
         """p(z | s) for raw states (..., obs_dim): per-dimension Normals, or a mixture over z vectors."""
-        return self.prior(self.normalize_obs(obs)).to_torch()
+        return self.prior_from_params(self.prior_params(obs))
+
+    def prior_params(self, obs: ArrayLike | Mapping[str, np.ndarray]) -> torch.Tensor:
+        """The prior network's output for raw states: `prior_dist` in one tensor, for caching."""
+        return self.prior.net(self.normalize_obs(obs))
+
+    def prior_from_params(self, params: torch.Tensor) -> SkillDistribution:
+        """p(z | s) from `prior_params(s)`."""
+        return self.prior.distribution(params).to_torch()
 
     def encode_skill(self, obs_seq: ArrayLike, act_seq: ArrayLike) -> torch.distributions.Normal:
         """q(z | s_0..s_{H-1}, a_0..a_{H-1}) of raw states and actions, (..., H, dim) each."""
