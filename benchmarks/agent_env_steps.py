@@ -1,6 +1,7 @@
 """End-to-end training speed of each agent: low-level env steps/s while learning, against the raw env.
 
 Run: python benchmarks/agent_env_steps.py [--prior runs/kitchen-scripted/prior] [--steps 4000]
+         [--agents ssac ...]
 Each agent trains on SkillKitchen-v0 (SAC on its flat task) with updates on from the first step
 after a short warm-up; the rate counts collection, updates and planning, not evaluation. The raw
 env's steps/s under random actions is timed before the first agent and after each one, and
@@ -65,22 +66,27 @@ def main() -> None:
     parser.add_argument("--prior", default="runs/kitchen-scripted/prior")
     parser.add_argument("--steps", type=int, default=4_000, help="timed env steps per agent")
     parser.add_argument("--raw-steps", type=int, default=2_000, help="env steps per raw-env timing")
+    parser.add_argument("--agents", nargs="+", choices=[*AGENTS, "cem_update_every_1"],
+                        help="time only these (default: all)")
     parser.add_argument("--out", type=Path, default=RESULTS / "agent_env_steps.json")
     args = parser.parse_args()
     torch.set_num_threads(1)
     raws = [raw_steps_per_s(args.raw_steps)]
     rates, shares = {}, {}
     runs = {**{name: {} for name in AGENTS}, "cem_update_every_1": {"update_every": 1}}
+    runs = {run: overrides for run, overrides in runs.items() if not args.agents or run in args.agents}
     for run, overrides in runs.items():
         rates[run] = training_steps_per_s(run.split("_")[0], args.prior, args.steps, **overrides)
         raws.append(raw_steps_per_s(args.raw_steps))
         shares[run] = rates[run] / statistics.mean(raws[-2:])
     every_skill = "cem_update_every_1"
+    timed = [name for name in AGENTS if name in rates]
     result = {"env": ENV, "raw_env_steps_per_s": statistics.median(raws),
-              "env_steps_per_s": {name: rates[name] for name in AGENTS},
-              "share_of_raw": {name: shares[name] for name in AGENTS},
-              every_skill: {"env_steps_per_s": rates[every_skill], "share_of_raw": shares[every_skill]},
+              "env_steps_per_s": {name: rates[name] for name in timed},
+              "share_of_raw": {name: shares[name] for name in timed},
               "raw_env_steps_per_s_each": raws, "threads": 1, "timed_steps": args.steps}
+    if every_skill in rates:
+        result[every_skill] = {"env_steps_per_s": rates[every_skill], "share_of_raw": shares[every_skill]}
     report(result, args.out)
 
 
