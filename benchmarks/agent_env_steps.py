@@ -9,7 +9,9 @@ env's steps/s under random actions is timed before the first agent and after eac
 figure), so that a neighbour's load, which changes over minutes, shifts both alike. Read it with
 care: random actions flail the arm into more contacts than skills do, so the physics costs differ
 (`skill_env_overhead.py` compares like with like).
-CEM is also timed updating once per skill (`cem_update_every_1`), its default before SkiMo's rate.
+CEM is also timed in variants (VARIANTS): updating once per skill (`cem_update_every_1`), its default
+before SkiMo's rate, and planning as the suite does, compiled under bf16 (`cem_compiled_bf16`). Timing
+starts 200 env steps after the warm-up, past one-time costs (a compiled planner's first call).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import argparse
 import statistics
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -30,6 +33,12 @@ from skillplan.envs.tasks import make_flat_task
 RESULTS = Path(__file__).parent / "results"
 ENV = "SkillKitchen-v0"
 WARMUP = 500  # env steps of random collection before updates start (not timed)
+SETTLE = 200  # env steps after the warm-up, not timed either
+# CEM variants timed beside the defaults, by name: (agent, settings)
+VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
+    "cem_update_every_1": ("cem", {"update_every": 1}),
+    "cem_compiled_bf16": ("cem", {"planner": {"precision": "bf16", "compile": True}}),
+}
 
 
 def raw_steps_per_s(steps: int) -> float:
@@ -44,17 +53,18 @@ def raw_steps_per_s(steps: int) -> float:
     return steps / (time.perf_counter() - start)
 
 
-def training_steps_per_s(agent_name: str, prior: str, steps: int, **overrides: int) -> float:
-    """Env steps/s between the end of the warm-up and the last step (the final evaluation excluded)."""
+def training_steps_per_s(agent_name: str, prior: str, steps: int, overrides: dict[str, Any]) -> float:
+    """Env steps/s from SETTLE steps after the warm-up to the last step (the final evaluation excluded)."""
     env = make_agent_env(agent_name, ENV, prior)
     cls = AGENTS[agent_name]
     settings = {"learning_starts": WARMUP, "eval_every": 10**9, "eval_episodes": 1, "threads": 1, **overrides}
     if agent_name == "cem":  # plan at the full horizon from the start, as after the ramp
-        settings["planner"] = {"horizon_ramp_steps": 0}
+        settings["planner"] = {**settings.get("planner", {}), "horizon_ramp_steps": 0}
     marks: list[tuple[int, float]] = []
     cls(env, cls.config_class.model_validate(settings)).learn(
-        WARMUP + steps, show_progress=False, on_step=lambda n: marks.append((n, time.perf_counter())))
-    timed = [(n, t) for n, t in marks if n >= WARMUP][:-1]  # the last mark includes the evaluation
+        WARMUP + SETTLE + steps, show_progress=False,
+        on_step=lambda n: marks.append((n, time.perf_counter())))
+    timed = [(n, t) for n, t in marks if n >= WARMUP + SETTLE][:-1]  # the last includes the evaluation
     if len(timed) < 2 or timed[-1][0] == timed[0][0]:
         raise SystemExit(f"--steps {steps} is too few to time {agent_name}; use a few hundred or more")
     (n0, t0), (n1, t1) = timed[0], timed[-1]
@@ -66,27 +76,27 @@ def main() -> None:
     parser.add_argument("--prior", default="runs/kitchen-scripted/prior")
     parser.add_argument("--steps", type=int, default=4_000, help="timed env steps per agent")
     parser.add_argument("--raw-steps", type=int, default=2_000, help="env steps per raw-env timing")
-    parser.add_argument("--agents", nargs="+", choices=[*AGENTS, "cem_update_every_1"],
-                        help="time only these (default: all)")
+    parser.add_argument("--agents", nargs="+", choices=[*AGENTS, *VARIANTS],
+                        help="time only these agents and variants (default: all)")
     parser.add_argument("--out", type=Path, default=RESULTS / "agent_env_steps.json")
     args = parser.parse_args()
     torch.set_num_threads(1)
     raws = [raw_steps_per_s(args.raw_steps)]
     rates, shares = {}, {}
-    runs = {**{name: {} for name in AGENTS}, "cem_update_every_1": {"update_every": 1}}
-    runs = {run: overrides for run, overrides in runs.items() if not args.agents or run in args.agents}
-    for run, overrides in runs.items():
-        rates[run] = training_steps_per_s(run.split("_")[0], args.prior, args.steps, **overrides)
+    runs = {**{name: (name, {}) for name in AGENTS}, **VARIANTS}
+    for run, (agent, overrides) in runs.items():
+        if args.agents and run not in args.agents:
+            continue
+        rates[run] = training_steps_per_s(agent, args.prior, args.steps, overrides)
         raws.append(raw_steps_per_s(args.raw_steps))
         shares[run] = rates[run] / statistics.mean(raws[-2:])
-    every_skill = "cem_update_every_1"
     timed = [name for name in AGENTS if name in rates]
     result = {"env": ENV, "raw_env_steps_per_s": statistics.median(raws),
               "env_steps_per_s": {name: rates[name] for name in timed},
               "share_of_raw": {name: shares[name] for name in timed},
-              "raw_env_steps_per_s_each": raws, "threads": 1, "timed_steps": args.steps}
-    if every_skill in rates:
-        result[every_skill] = {"env_steps_per_s": rates[every_skill], "share_of_raw": shares[every_skill]}
+              "raw_env_steps_per_s_each": raws, "threads": 1, "timed_steps": args.steps,
+              **{run: {"env_steps_per_s": rates[run], "share_of_raw": shares[run]}
+                 for run in VARIANTS if run in rates}}
     report(result, args.out)
 
 
