@@ -21,14 +21,18 @@ def add_arguments(parser: argparse.ArgumentParser, agent: str, steps: int, runs:
     parser.add_argument("--steps", type=int, default=steps)
     parser.add_argument("--runs", type=Path, default=Path(runs))
     parser.add_argument("--planner-bf16", action="store_true",
-                        help="CEM plans compiled under bf16, as in the suite")
+                        help="CEM plans compiled under bf16, also where the CPU emulates it")
+    parser.add_argument("--planner-compiled", action="store_true",
+                        help="CEM plans compiled, in bf16 only where the CPU has bf16 units, as in the suite")
     parser.add_argument("--read-only", action="store_true", help="report the runs there, train nothing")
     parser.add_argument("--out", type=Path)
 
 
 def planner_settings(args: argparse.Namespace) -> dict[str, Any]:
-    """The suite's compiled bf16 planner with --planner-bf16, else the agent's default planner."""
-    return {"planner": {"precision": "bf16", "compile": True}} if args.planner_bf16 else {}
+    """The compiled planner under --planner-bf16 or --planner-compiled, else the agent's default."""
+    if args.planner_bf16 or args.planner_compiled:
+        return {"planner": {"precision": "bf16" if args.planner_bf16 else "auto", "compile": True}}
+    return {}
 
 
 def run_arm(args: argparse.Namespace, settings: dict[str, Any],

@@ -103,8 +103,9 @@ def sample_efficiency(
     workers: int = typer.Option(2, "--workers", "-w", min=1, help="Runs in parallel (processes, 1 thread "
                                 "each)."),
     compile_planner: bool = typer.Option(None, "--compile-planner/--no-compile-planner", help="CEM plans "
-                                         "under torch.compile + bf16: 2× faster, needs a C compiler "
-                                         "(default: on, off with --quick)."),
+                                         "under torch.compile (bf16 where the device has bf16 units): "
+                                         "faster per decision, needs a C compiler (default: on, off with "
+                                         "--quick)."),
     out: Path = typer.Option(None, "--out", help="Suite dir (default: runs/benchmark[-quick]). Rerunning "
                              "the same command there resumes it."),
     only: list[str] = typer.Option(None, "--only", help="Run only these of the suite's runs this time: "

@@ -339,7 +339,8 @@ def test_cem_methods_plan_compiled_unless_told_not_to(tmp_path):
     for compiled in (True, False):
         _, trains = plan(tiny_suite(methods=["spirl", "skimo"], compile_planner=compiled), tmp_path)
         cem = [CEMAgentConfig.model_validate(t.settings).planner for t in trains if t.method == "skimo"]
-        assert {(p.compile, p.precision) for p in cem} == {(True, "bf16") if compiled else (False, "fp32")}
+        # bf16 only where the device computes it: emulated, it plans 3–4× slower than fp32
+        assert {(p.compile, p.precision) for p in cem} == {(True, "auto") if compiled else (False, "fp32")}
         assert all("planner" not in t.settings for t in trains if t.method == "spirl")
 
 

@@ -147,7 +147,7 @@ def plan(config: SuiteConfig, out: Path, loggers: tuple[str, ...] = ("csv",)
                 settings = {**dict(method.settings), **config.agent_overrides, "seed": seed, "threads": 1,
                             "eval_every": config.eval_every, "eval_episodes": config.eval_episodes}
                 if method.agent == "cem":
-                    speed = {"precision": "bf16", "compile": True} if config.compile_planner else {}
+                    speed = {"precision": "auto", "compile": True} if config.compile_planner else {}
                     settings["planner"] = {**settings.get("planner", {}), **config.planner_overrides, **speed}
                 trains.append(TrainJob(env, name, seed, config.steps, settings, prior,
                                        out / "runs" / env / name / f"seed{seed}", loggers))

@@ -49,9 +49,10 @@ class SuiteConfig(BaseModel):
                                             "every agent (e.g. learning_starts)")
     planner_overrides: dict[str, Any] = Field(default_factory=dict, description="CEM planner settings "
                                               "applied to the CEM methods (e.g. samples, iterations)")
-    compile_planner: bool = Field(True, description="CEM methods plan under torch.compile and bfloat16 "
-                                  "autocast: faster per decision after about a minute of compiling per "
-                                  "horizon length; needs a C compiler")
+    compile_planner: bool = Field(True, description="CEM methods plan under torch.compile, in bfloat16 "
+                                  "where the device has bf16 units (emulated bf16 is slower): faster per "
+                                  "decision after about a minute of compiling per horizon length; needs a "
+                                  "C compiler")
 
     @field_validator("envs", "methods")
     @classmethod
