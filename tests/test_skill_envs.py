@@ -329,9 +329,9 @@ def test_cem_trains_and_its_losses_move(priors, tmp_path):
     agent.learn(200, show_progress=False)
     # Fresh batches of 32 make single losses noisy: fit one fixed batch, with rewards planted on half
     # its skills (the maze paid none in 200 steps), which the reward head must learn.
-    obs, z, reward, next_obs, terminated = agent.replay.sample_sequences(32, 3)
-    reward = (torch.arange(reward.numel()) % 2).float().view_as(reward)
-    agent.replay.sample_sequences = lambda *_: Batch(obs, z, reward, next_obs, terminated)
+    fixed = agent.replay.sample_sequences(32, 3)
+    fixed = fixed._replace(reward=(torch.arange(fixed.reward.numel()) % 2).float().view_as(fixed.reward))
+    agent.replay.sample_sequences = lambda *_: fixed
     losses = [agent.update()["reward_loss"] for _ in range(150)]
     # from predicting 0 (about 0.9) to below the best constant (0.5 of that): it tells the skills apart
     assert losses[-1] < 0.45 * losses[0]
@@ -490,9 +490,9 @@ def test_cem_td_target_reads_the_twins_as_configured(priors, td_target):
     # critic that answers 0 and target twins that answer 0 and 2: the target is γ·0 or γ·1.
     agent = tiny_cem(priors["maze"], td_target=td_target)
     agent.learn(120, show_progress=False)
-    obs, z, reward, next_obs, terminated = agent.replay.sample_sequences(32, 3)
-    agent.replay.sample_sequences = lambda *_: Batch(obs, z, torch.zeros_like(reward), next_obs,
-                                                     torch.zeros_like(terminated))
+    runs = agent.replay.sample_sequences(32, 3)
+    fixed = runs._replace(reward=torch.zeros_like(runs.reward), terminated=torch.zeros_like(runs.terminated))
+    agent.replay.sample_sequences = lambda *_: fixed
     twins = lambda h, z: torch.stack([torch.zeros(h.shape[:-1]), torch.full(h.shape[:-1], 2.0)])  # noqa: E731
     agent.model.critic_target.forward = twins
     agent.model.critic.forward = lambda h, z: torch.zeros((2, *h.shape[:-1]), requires_grad=True)
