@@ -114,6 +114,17 @@ def test_policy_proposals_compete_for_the_elites() -> None:
     assert error(with_policy) < 0.05
 
 
+def test_given_first_skills_compete_for_the_elites() -> None:
+    # Horizon 1: a candidate is its first skill. 32 samples around the policy's N(0, 1) proposals miss
+    # the best skill; eight given first skills near it become the elites.
+    config = {"samples": 32, "elites": 8, "iterations": 1, "momentum": 0.0, "horizon": 1, "policy_samples": 4}
+    firsts = BEST_FIRST + 0.01 * torch.randn(8, 3, generator=torch.Generator().manual_seed(1))
+    without = planner(GoalModel(), **config).plan(H0, step=0, eval_mode=True)
+    given = planner(GoalModel(), first_skill_samples=8, **config)
+    assert error(without) > 0.2
+    assert error(given.plan(H0, step=0, eval_mode=True, first_skills=firsts)) < 0.05
+
+
 def test_the_first_gaussian_starts_at_the_policy() -> None:
     # Two proposals are too few of 16 near-equal elites to pull the mean; started at the policy, every
     # one of the 64 samples lies near the optimum, started at N(0, 2²) few do.

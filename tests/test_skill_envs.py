@@ -295,6 +295,28 @@ def test_cem_plan_prior_prices_the_executed_skill_as_the_policy_pays_kl(priors):
     assert prior_log_prob(priced) > at_mode - 0.3  # at α = 50 the prior's plausibility rules the plan
 
 
+def test_cem_first_skill_samples_come_from_the_prior_and_join_the_plan(priors, monkeypatch):
+    env = gym.make("SkillPointMaze-v0", prior=priors["maze"], low_level_steps=80)
+    planner = {"samples": 64, "elites": 8, "iterations": 2, "policy_samples": 4, "horizon_ramp_steps": 0,
+               "first_skill_samples": 512}
+    agent = CEM(env, CEMAgentConfig(**FAST, planner=planner,
+                                    learn={"batch_size": 32, "sequence": 3, "hidden": (32, 32)}))
+    obs = torch.as_tensor(env.reset(seed=0)[0], dtype=torch.float32).unsqueeze(0)
+    assert tiny_cem(priors["maze"]).prior_first_skills(obs) is None  # off by default
+    agent.learn(160, show_progress=False)  # plans with them from learning_starts on
+    # drawn from the skill model's prior at the state (a known one here), seeded by the planner
+    known = lambda o: torch.distributions.Normal(torch.full((len(o), agent.z_dim), 0.7),  # noqa: E731
+                                                 torch.full((len(o), agent.z_dim), 0.2))
+    monkeypatch.setattr(agent.skill_model, "prior_dist", known)
+    state = agent.planner.generator.get_state()
+    skills = agent.prior_first_skills(obs)
+    assert skills.shape == (512, agent.z_dim)
+    assert (skills.mean(0) - 0.7).abs().max() < 0.05 and (skills.std(0) - 0.2).abs().max() < 0.05
+    agent.planner.generator.set_state(state)
+    assert torch.equal(agent.prior_first_skills(obs), skills)
+    assert np.isfinite(agent.act(obs[0].numpy(), explore=True)).all()
+
+
 def skill_agent(name: str, prior: str, every: int = 200) -> CEM | SSAC:
     """A small SSAC or CEM agent on the maze, evaluating and checkpointing every `every` env steps."""
     agent = tiny_cem(prior) if name == "cem" else SSAC(

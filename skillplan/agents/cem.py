@@ -35,7 +35,7 @@ from skillplan.agents.planning import CEMConfig, CEMPlanner
 from skillplan.agents.replay import ReplayBuffer
 from skillplan.config import Section
 from skillplan.errors import ConfigError
-from skillplan.models.distributions import floor_std
+from skillplan.models.distributions import floor_std, sample
 from skillplan.models.mlp import mlp
 from skillplan.models.polyak import polyak_update
 from skillplan.models.standardize import standardize_obs
@@ -183,8 +183,17 @@ class CEM(Agent):
         else:
             score = self.prior_score(obs_t) if self.config.plan_prior else None
             z = self.planner.plan(self.model.encode(obs_t), step=self.env_steps, eval_mode=not explore,
-                                  first_skill_score=score)
+                                  first_skill_score=score, first_skills=self.prior_first_skills(obs_t))
         return z.cpu().numpy()
+
+    def prior_first_skills(self, obs: torch.Tensor) -> torch.Tensor | None:
+        """`planner.first_skill_samples` skills drawn from the prior at `obs` (None when 0), seeded by
+        the planner's generator."""
+        n = self.config.planner.first_skill_samples
+        if n == 0:
+            return None
+        dist = self.skill_model.prior_dist(obs.expand(n, -1))
+        return sample(dist, self.planner.generator).clamp(-self.bound, self.bound)
 
     def prior_score(self, obs: torch.Tensor) -> Callable[[torch.Tensor], torch.Tensor]:
         """z ↦ α·log p(z | s) at state `obs`: the prior's plausibility of skills, priced as the KL is."""

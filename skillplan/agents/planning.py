@@ -64,6 +64,11 @@ class CEMConfig(BaseModel):
     iterations: int = Field(6, ge=1)
     samples: int = Field(512, ge=1, description="N: sequences sampled from the CEM Gaussian per iteration")
     policy_samples: int = Field(25, ge=0, description="P: sequences proposed by the task policy per decision")
+    first_skill_samples: int = Field(
+        0, ge=0, description="sequences per decision whose first skill the agent draws from the skill "
+        "prior (all its modes) and whose later skills follow the task policy: they compete for the "
+        "elites, so the search can leave the policy's mode for another one the model rates higher"
+    )
     elites: int = Field(64, ge=1)
     temperature: float = Field(
         0.5, gt=0, description="TD-MPC's 'temperature': elites weigh exp(temperature · G); larger is greedier"
@@ -91,8 +96,9 @@ class CEMConfig(BaseModel):
 
     @model_validator(mode="after")
     def _check(self) -> CEMConfig:
-        if self.elites > self.samples + self.policy_samples:
-            raise ValueError(f"elites ({self.elites}) must not exceed samples + policy_samples")
+        if self.elites > self.samples + self.policy_samples + self.first_skill_samples:
+            raise ValueError(f"elites ({self.elites}) must not exceed samples + policy_samples + "
+                             "first_skill_samples")
         if self.min_std > self.max_std:
             raise ValueError(f"min_std ({self.min_std}) must not exceed max_std ({self.max_std})")
         if self.start_at_policy and self.policy_samples < 2:
@@ -158,27 +164,32 @@ class CEMPlanner:
     def _randn(self, *shape: int, like: Tensor) -> Tensor:
         return torch.randn(shape, generator=self.generator, device=like.device, dtype=like.dtype)
 
-    def _policy_proposals(self, h0: Tensor, noise: Tensor) -> tuple[Tensor, Tensor]:
+    def _policy_proposals(self, h0: Tensor, noise: Tensor,
+                          first: Tensor | None = None) -> tuple[Tensor, Tensor]:
         """The task policy's proposals: skill sequences [T, P, Dz] sampled along its own rollout, and returns.
 
-        `noise` [T, P, Dz] is standard normal. The model is deterministic, so the returns [P] hold for
-        every CEM iteration: they are scored once per decision.
+        `noise` [T, P, Dz] is standard normal; `first` [P, Dz], if given, replaces the first skills. The
+        model is deterministic, so the returns [P] hold for every CEM iteration: they are scored once
+        per decision.
         """
         h, z = h0.expand(noise.shape[1], -1), torch.empty_like(noise)
         for t in range(noise.shape[0]):
             mean, std = self.model.policy(h)
-            z[t] = (mean + std * noise[t]).clamp(-self.config.z_bound, self.config.z_bound)
+            z[t] = first if t == 0 and first is not None else mean + std * noise[t]
+            z[t] = z[t].clamp(-self.config.z_bound, self.config.z_bound)
             h = self.model.next_latent(h, z[t])
         return z, self._returns(h0, z)
 
     @torch.inference_mode()
     def plan(self, h0: Tensor, *, step: int, eval_mode: bool = False,
-             first_skill_score: Callable[[Tensor], Tensor] | None = None) -> Tensor:
+             first_skill_score: Callable[[Tensor], Tensor] | None = None,
+             first_skills: Tensor | None = None) -> Tensor:
         """The skill [Dz] to execute now from latent state h0 ([Dh] or [1, Dh]).
 
         eval_mode returns the plan's mean first skill. Otherwise, as in TD-MPC, the first skill of one
         elite drawn by its weight, plus Gaussian noise of the final std, for exploration.
         `first_skill_score` maps first skills [B, Dz] to scores [B] added to their sequences' returns.
+        `first_skills` [F, Dz] start F more fixed candidates, continued by the task policy.
         """
         cfg = self.config
         h0 = h0.reshape(1, -1).float()
@@ -196,6 +207,13 @@ class CEMPlanner:
         else:
             mean = torch.zeros(horizon, self.skill_dim, device=h0.device)
             std = torch.full_like(mean, cfg.max_std)
+        if first_skills is not None:  # after the fit above: they compete, they do not set the start
+            noise = self._randn(horizon, len(first_skills), self.skill_dim, like=h0)
+            extra, extra_returns = self._propose(h0, noise, first_skills.to(h0))
+            if first_skill_score is not None:
+                extra_returns = extra_returns + first_skill_score(extra[0])
+            proposals = torch.cat([proposals, extra], 1)
+            proposal_returns = torch.cat([proposal_returns, extra_returns])
         if self._prev_mean is not None:  # warm start: last decision's plan, one skill on
             kept = min(horizon, len(self._prev_mean) - 1)
             mean[:kept] = self._prev_mean[1 : kept + 1]
