@@ -13,8 +13,8 @@ CEM is also timed in variants (VARIANTS): updating once per skill (`cem_update_e
 before SkiMo's rate, and planning compiled, in bf16 where the CPU has bf16 units, as the suite does
 (`cem_compiled`), compiled under bf16 also where it is emulated (`cem_compiled_bf16`), and with a
 third of the search, 256 samples × 4 iterations plus 64 first skills from the prior, priced by the
-prior (`cem_small_search`). Timing
-starts 200 env steps after the warm-up, past one-time costs (a compiled planner's first call).
+prior (`cem_small_search`). Timing starts 200 env steps after the warm-up, past one-time costs (a
+compiled planner's first call).
 """
 
 from __future__ import annotations
