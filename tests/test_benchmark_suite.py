@@ -348,8 +348,10 @@ def test_skillplan_plans_priced_by_the_prior_and_skimo_as_its_paper(tmp_path):
     from skillplan.agents import CEMAgentConfig
 
     _, trains = plan(tiny_suite(methods=["skimo", "skillplan"]), tmp_path)
-    priced = {(t.method, CEMAgentConfig.model_validate(t.settings).plan_prior) for t in trains}
-    assert priced == {("skimo", False), ("skillplan", True)}
+    configs = {t.method: CEMAgentConfig.model_validate(t.settings) for t in trains}
+    search = {m: (c.plan_prior, c.planner.samples, c.planner.iterations, c.planner.first_skill_samples)
+              for m, c in configs.items()}
+    assert search == {"skimo": (False, 512, 6, 0), "skillplan": (True, 256, 4, 64)}
 
 
 def test_planner_overrides_reach_only_the_cem_methods(tmp_path):

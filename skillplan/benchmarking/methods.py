@@ -34,7 +34,9 @@ METHODS: dict[str, Method] = {
         Method("skimo", "cem", "skimo", "SkiMo: CEM in a jointly trained skill dynamics model "
                "(Shi et al., 2022)", cost=0),
         Method("skillplan", "cem", "skillplan", "skillplan: CEM as SkiMo, on skills aligned by PU + SDE, "
-               "plans priced by the prior", cost=1, settings=(("plan_prior", True),)),
+               "plans priced by the prior, a third of SkiMo's search plus first skills from the prior",
+               cost=1, settings=(("plan_prior", True),
+                                 ("planner", {"samples": 256, "iterations": 4, "first_skill_samples": 64}))),
     )
 }
 
