@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 
@@ -81,7 +80,7 @@ def evaluate(
     device: str = typer.Option("cpu", "--device", help=DEVICE_HELP),
 ) -> None:
     """Evaluate a trained agent greedily: mean return, subtasks completed and success rate."""
-    from skillplan.agents import agent_class
+    from skillplan.agents import load_agent
     from skillplan.video import prepare_video_dir, record_agent_env
 
     if video is not None:
@@ -93,8 +92,8 @@ def evaluate(
     if not meta_file.is_file():
         raise CheckpointError(f"'{run_dir}' is not a training run: no agent/metadata.json. Train one "
                               "with `skillplan train --out DIR`.")
-    name = json.loads(meta_file.read_text())["agent"]
-    agent = agent_class(name).load(agent_dir, device=torch_device)
+    agent = load_agent(agent_dir, device=torch_device)
+    name = agent.name
     env = record_agent_env(agent.env, video, video_episodes, name) if video is not None else None
     result = agent.evaluate(episodes, env=env, seed=seed)
     if env is not None:

@@ -10,14 +10,13 @@ tell an agent that does nothing from one locked onto another sequence.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from collections import Counter
 from pathlib import Path
 
 import torch
 
-from skillplan.agents import agent_class
+from skillplan.agents import load_agent
 from skillplan.envs.tasks import KITCHEN_SUBTASKS, kitchen_goals, subtasks_in_goal
 
 sys.path.insert(0, str(Path(__file__).parents[1]))  # benchmarks/: the helper the scripts share
@@ -52,8 +51,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=RESULTS / "subtask_order.json")
     args = parser.parse_args()
     torch.set_num_threads(1)
-    meta = json.loads((args.agent / "metadata.json").read_text())
-    agent = agent_class(meta["agent"]).load(args.agent)
+    agent = load_agent(args.agent)
     orders = completion_order(agent, args.episodes)
     counts = Counter(" > ".join(order) or "nothing" for order in orders)
     first = Counter(order[0] if order else "nothing" for order in orders)

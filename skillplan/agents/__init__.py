@@ -6,9 +6,10 @@ from pathlib import Path
 from typing import Any
 
 import gymnasium as gym
+import torch
 import yaml
 
-from skillplan.agents.base import Agent, LoopConfig
+from skillplan.agents.base import Agent, LoopConfig, read_agent_files
 from skillplan.agents.cem import CEM, CEMAgentConfig
 from skillplan.agents.sac import SAC, SACAgentConfig
 from skillplan.agents.ssac import SSAC, SSACConfig
@@ -20,13 +21,19 @@ AGENTS: dict[str, type[Agent]] = {"sac": SAC, "ssac": SSAC, "cem": CEM}
 RUN_FILE = "run.yaml"
 
 __all__ = ["AGENTS", "CEM", "SAC", "SSAC", "Agent", "CEMAgentConfig", "LoopConfig", "SACAgentConfig",
-           "SSACConfig", "agent_config", "make_agent_env", "write_run_file"]
+           "SSACConfig", "agent_config", "load_agent", "make_agent_env", "write_run_file"]
 
 
 def agent_class(name: str) -> type[Agent]:
     if name not in AGENTS:
         raise ConfigError(f"Unknown agent '{name}'. Valid agents: {', '.join(AGENTS)}.")
     return AGENTS[name]
+
+
+def load_agent(path: Path, device: torch.device | str = "cpu") -> Agent:
+    """The agent saved in `path` (an agent directory), whichever kind it is, onto `device`."""
+    _, meta = read_agent_files(Path(path))
+    return agent_class(meta["agent"]).load(path, device=device)
 
 
 def agent_config(agent: str, settings: dict[str, Any], source: Path | None = None) -> LoopConfig:

@@ -326,7 +326,7 @@ class Agent(ABC):
         """An agent from `save`'s directory, onto `device`; the env is re-made from its saved spec unless
         given."""
         path = resolve(Path(path))
-        config, meta = _read_agent_files(path)
+        config, meta = read_agent_files(path)
         if meta["agent"] != cls.name:
             raise CheckpointError(f"'{path}' holds a '{meta['agent']}' agent, not '{cls.name}'.")
         if env is None:
@@ -346,7 +346,7 @@ class Agent(ABC):
                                   "new run there.")
 
         def load(path: Path) -> None:
-            config, meta = _read_agent_files(path)
+            config, meta = read_agent_files(path)
             self._check_same_config(config, run_dir)
             self._load_state(path, meta)
 
@@ -436,7 +436,8 @@ def load_optimizer_tensors(
         optimizer.load_state_dict(state)
 
 
-def _read_agent_files(path: Path) -> tuple[dict, dict]:
+def read_agent_files(path: Path) -> tuple[dict, dict]:
+    """An agent directory's config and metadata; a clear error when it is not one."""
     missing = [f for f in (STATE, CONFIG, METADATA) if not (path / f).is_file()]
     if missing:
         raise CheckpointError(f"'{path}' is not an agent checkpoint: {', '.join(missing)} missing. An agent "

@@ -217,7 +217,8 @@ class CEM(Agent):
         cfg = self.config.learn
         model = self.model
         runs = self.replay.sample_sequences(cfg.batch_size, cfg.sequence)
-        obs, z, reward, next_obs, terminated = (t.transpose(0, 1) for t in runs[:5])  # time-major
+        obs, z, reward, next_obs, terminated = (  # time-major
+            t.transpose(0, 1) for t in (runs.obs, runs.action, runs.reward, runs.next_obs, runs.terminated))
 
         # ---- world model and values along the replayed run ------------------------------------
         with torch.no_grad():

@@ -175,8 +175,8 @@ class CEMPlanner:
         h, z = h0.expand(noise.shape[1], -1), torch.empty_like(noise)
         for t in range(noise.shape[0]):
             mean, std = self.model.policy(h)
-            z[t] = first if t == 0 and first is not None else mean + std * noise[t]
-            z[t] = z[t].clamp(-self.config.z_bound, self.config.z_bound)
+            skill = first if t == 0 and first is not None else mean + std * noise[t]
+            z[t] = skill.clamp(-self.config.z_bound, self.config.z_bound)
             h = self.model.next_latent(h, z[t])
         return z, self._returns(h0, z)
 

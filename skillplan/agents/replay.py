@@ -109,7 +109,7 @@ class ReplayBuffer:
     def _columns(self) -> tuple[torch.Tensor, ...]:
         """The stored fields, in `Batch`'s order (the features only where there are any)."""
         columns = (self.obs, self.action, self.reward, self.next_obs, self.terminated)
-        return columns + (self.obs_features, self.next_obs_features) if self.features else columns
+        return columns + (self.obs_features, self.next_obs_features) if self.features is not None else columns
 
     @torch.no_grad()
     def _features(self, obs: torch.Tensor) -> torch.Tensor:
@@ -125,7 +125,8 @@ class ReplayBuffer:
                 "pinned": torch.tensor([self.pinned]), "pinned_share": torch.tensor([self.pinned_share]),
                 "generator": self._generator.get_state(),
                 **({"obs_features": self.obs_features[:n].cpu(),
-                    "next_obs_features": self.next_obs_features[:n].cpu()} if self.features else {})}
+                    "next_obs_features": self.next_obs_features[:n].cpu()}
+                   if self.features is not None else {})}
 
     def load_state_dict(self, state: dict[str, torch.Tensor]) -> None:
         n = len(state["reward"])
