@@ -13,7 +13,8 @@ CEM is also timed in variants (VARIANTS): updating once per skill (`cem_update_e
 before SkiMo's rate, and planning compiled, in bf16 where the CPU has bf16 units, as the suite does
 (`cem_compiled`), compiled under bf16 also where it is emulated (`cem_compiled_bf16`), and with a
 third of the search, 256 samples × 4 iterations plus 64 first skills from the prior, priced by the
-prior (`cem_small_search`). Timing starts 200 env steps after the warm-up, past one-time costs (a
+prior (`cem_small_search`), also compiled as the suite's skillplan method plans
+(`cem_small_search_compiled`). Timing starts 200 env steps after the warm-up, past one-time costs (a
 compiled planner's first call).
 """
 
@@ -44,6 +45,8 @@ VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
     "cem_compiled_bf16": ("cem", {"planner": {"precision": "bf16", "compile": True}}),
     "cem_small_search": ("cem", {"plan_prior": True, "planner": {"samples": 256, "iterations": 4,
                                                                  "first_skill_samples": 64}}),
+    "cem_small_search_compiled": ("cem", {"plan_prior": True, "planner": {
+        "samples": 256, "iterations": 4, "first_skill_samples": 64, "precision": "auto", "compile": True}}),
 }
 
 

@@ -197,3 +197,26 @@ def test_config_rejects_more_elites_than_candidates() -> None:
         CEMConfig(min_std=1.0, max_std=0.5)
     with pytest.raises(ValidationError, match="policy_samples"):
         CEMConfig(policy_samples=1)
+
+
+def test_compiled_planner_plans_as_eager_in_one_graph_per_batch_size() -> None:
+    """Compiled, each rollout step traces whole (no graph break, `auto` precision included) and
+    compiles once per batch size, not per horizon, so a horizon ramp never exhausts dynamo's
+    recompile limit (past it, dynamo silently runs eager); the plans match the eager planner's."""
+    counters = torch._dynamo.utils.counters
+    torch._dynamo.reset()
+    counters.clear()
+    torch.manual_seed(0)
+    model, h0 = TinyMLPModel().requires_grad_(False), torch.randn(8)
+    first_skills = torch.randn(4, 3)
+    plans = {}
+    for compiled in (False, True):
+        cfg = CEMConfig(samples=32, policy_samples=8, elites=8, iterations=2, horizon=3,
+                        horizon_ramp_steps=6, precision="auto", compile=compiled)
+        cem = CEMPlanner(model, 3, cfg, generator=torch.Generator().manual_seed(0))
+        plans[compiled] = torch.stack([cem.plan(h0, step=step, first_skills=first_skills if step % 2 else None)
+                                       for step in range(8)])
+    assert not counters["graph_break"]
+    # 3 steps (model step, bootstrap value, policy sample) × ≤ 3 batch sizes (samples, policy, first).
+    assert counters["stats"]["unique_graphs"] <= 8
+    torch.testing.assert_close(plans[True], plans[False], atol=1e-4, rtol=1e-4)

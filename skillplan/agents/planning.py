@@ -118,7 +118,7 @@ class CEMPlanner:
     """Plans skills through a `LatentModel`; call `reset()` at each episode start, `plan()` per decision.
 
     `generator` seeds every random draw, for reproducible plans; it must live on the latent's device.
-    `returns(h0, z)` scores skill sequences as `plan` does (compiled when `config.compile`).
+    `returns(h0, z)` scores skill sequences as `plan` does (its steps compiled when `config.compile`).
     """
 
     def __init__(self, model: LatentModel, skill_dim: int, config: CEMConfig | None = None, *,
@@ -126,13 +126,13 @@ class CEMPlanner:
         self.model, self.skill_dim, self.generator = model, skill_dim, generator
         self.config = config if config is not None else CEMConfig()
         self._prev_mean: Tensor | None = None
-        self._reward_and_next_latent = getattr(model, "reward_and_next_latent", None) or (
+        step = getattr(model, "reward_and_next_latent", None) or (
             lambda h, z: (model.reward(h, z), model.next_latent(h, z)))
-        # The two batched rollouts, compiled on request (one graph per horizon length, weights not frozen).
-        self.returns, self._propose = self._returns, self._policy_proposals
-        if self.config.compile:
-            self.returns = torch.compile(self._returns, dynamic=False)
-            self._propose = torch.compile(self._policy_proposals, dynamic=False)
+        # The rollouts' per-skill steps, compiled on request: a graph per batch size, not per horizon, and
+        # bf16 autocast is entered outside them (its device query breaks a graph); weights not frozen.
+        compiled = torch.compile(dynamic=False) if self.config.compile else (lambda f: f)
+        self._step, self._tail_value, self._policy_step = (
+            compiled(f) for f in (step, self._bootstrap_value, self._sample_and_step))
 
     @property
     def last_plan(self) -> Tensor | None:
@@ -147,19 +147,28 @@ class CEMPlanner:
         """Take up a saved `last_plan` as the next decision's warm start (None: as after `reset`)."""
         self._prev_mean = plan
 
-    def _returns(self, h0: Tensor, z: Tensor) -> Tensor:
+    def returns(self, h0: Tensor, z: Tensor) -> Tensor:
         """Model return G of each skill sequence z [T, B, Dz] from h0 [1, Dh], in float32: [B]."""
         cfg = self.config
         with bf16_autocast(h0.device, cfg.precision):
-            h = h0.expand(z.shape[1], -1)
+            h = h0.expand(z.shape[1], -1).contiguous()  # every step's graph sees one memory layout
             total = torch.zeros(z.shape[1], device=z.device)
             discount = 1.0
             for t in range(z.shape[0]):
-                reward, h = self._reward_and_next_latent(h, z[t])
+                reward, h = self._step(h, z[t])
                 total += discount * reward.float()
                 discount *= cfg.discount
-            tail = self.model.policy(h)[0].clamp(-cfg.z_bound, cfg.z_bound)
-            return total + discount * self.model.q_value(h, tail).float()
+            return total + discount * self._tail_value(h).float()
+
+    def _bootstrap_value(self, h: Tensor) -> Tensor:
+        """Q of the task policy's mean skill at the horizon's end."""
+        return self.model.q_value(h, self.model.policy(h)[0].clamp(-self.config.z_bound, self.config.z_bound))
+
+    def _sample_and_step(self, h: Tensor, noise: Tensor) -> tuple[Tensor, Tensor]:
+        """A skill sampled from the task policy at h with standard normal `noise`, and the next latent."""
+        mean, std = self.model.policy(h)
+        skill = (mean + std * noise).clamp(-self.config.z_bound, self.config.z_bound)
+        return skill, self.model.next_latent(h, skill)
 
     def _randn(self, *shape: int, like: Tensor) -> Tensor:
         return torch.randn(shape, generator=self.generator, device=like.device, dtype=like.dtype)
@@ -172,13 +181,15 @@ class CEMPlanner:
         model is deterministic, so the returns [P] hold for every CEM iteration: they are scored once
         per decision.
         """
-        h, z = h0.expand(noise.shape[1], -1), torch.empty_like(noise)
-        for t in range(noise.shape[0]):
-            mean, std = self.model.policy(h)
-            skill = first if t == 0 and first is not None else mean + std * noise[t]
-            z[t] = skill.clamp(-self.config.z_bound, self.config.z_bound)
-            h = self.model.next_latent(h, z[t])
-        return z, self._returns(h0, z)
+        with bf16_autocast(h0.device, self.config.precision):
+            h, z = h0.expand(noise.shape[1], -1).contiguous(), torch.empty_like(noise)
+            for t in range(noise.shape[0]):
+                if t == 0 and first is not None:
+                    z[0] = first.clamp(-self.config.z_bound, self.config.z_bound)
+                    h = self._step(h, z[0])[1]
+                else:
+                    z[t], h = self._policy_step(h, noise[t])
+        return z, self.returns(h0, z)
 
     @torch.inference_mode()
     def plan(self, h0: Tensor, *, step: int, eval_mode: bool = False,
@@ -195,7 +206,7 @@ class CEMPlanner:
         h0 = h0.reshape(1, -1).float()
         horizon = cfg.planning_horizon(step)
         if cfg.policy_samples:
-            proposals, proposal_returns = self._propose(h0, self._randn(horizon, cfg.policy_samples,
+            proposals, proposal_returns = self._policy_proposals(h0, self._randn(horizon, cfg.policy_samples,
                                                                          self.skill_dim, like=h0))
             if first_skill_score is not None:
                 proposal_returns = proposal_returns + first_skill_score(proposals[0])
@@ -209,7 +220,7 @@ class CEMPlanner:
             std = torch.full_like(mean, cfg.max_std)
         if first_skills is not None:  # after the fit above: they compete, they do not set the start
             noise = self._randn(horizon, len(first_skills), self.skill_dim, like=h0)
-            extra, extra_returns = self._propose(h0, noise, first_skills.to(h0))
+            extra, extra_returns = self._policy_proposals(h0, noise, first_skills.to(h0))
             if first_skill_score is not None:
                 extra_returns = extra_returns + first_skill_score(extra[0])
             proposals = torch.cat([proposals, extra], 1)
