@@ -87,7 +87,7 @@ class CEMConfig(BaseModel):
     discount: float = Field(0.99, gt=0, le=1, description="γ per skill")
     z_bound: float = Field(2.0, gt=0, description="skills live in the box [-z_bound, z_bound]^Dz")
     # Speed switches (figures: benchmarks/results/cem_latency.md): bf16 pays off for wide models on CPUs
-    # with bf16 units; compile fuses the model's elementwise ops after a slow first call per horizon.
+    # with bf16 units; compile fuses the model's elementwise ops after a slow first call per batch size.
     precision: Precision = Field(
         "fp32", description="bf16: run the model under bfloat16 autocast; auto: only on devices with "
         "bf16 units; returns stay fp32"

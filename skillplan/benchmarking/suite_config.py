@@ -51,8 +51,8 @@ class SuiteConfig(BaseModel):
                                               "applied to the CEM methods (e.g. samples, iterations)")
     compile_planner: bool = Field(True, description="CEM methods plan under torch.compile, in bfloat16 "
                                   "where the device has bf16 units (emulated bf16 is slower): faster per "
-                                  "decision after about a minute of compiling per horizon length; needs a "
-                                  "C compiler")
+                                  "decision after under a minute of compiling per batch size; needs a C "
+                                  "compiler")
 
     @field_validator("envs", "methods")
     @classmethod
