@@ -1,0 +1,169 @@
+"""Which subtask each skill prior does next, from the states where a trained agent finished N subtasks.
+
+A kitchen agent that stalls before its task's last subtask either plans badly, or plans in a skill
+space whose prior rarely shows that subtask from there. This runs the agent's greedy episodes to
+its N-th subtask in order and records the low-level actions, so that an env on any prior replays them
+to the same states. From each such state it rolls out skills sampled from each prior for the
+episode's remaining skills, and counts the first subtask each rollout completes that was not done
+at the branch. The agent's own greedy episodes are counted alike. With `--expert-skills N`, each
+prior's decoder also executes, from the same states, the posterior skills of the first N expert
+episodes from their own N-th subtask on: whether the skill space can do what the expert did next,
+with no prior involved.
+
+    python benchmarks/diagnostics/next_subtask.py RUN/agent --priors P1 P2 --after 3 --episodes 6 \
+        --expert-skills 20
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections import Counter
+from pathlib import Path
+
+import gymnasium as gym
+import numpy as np
+import torch
+
+from skillplan.agents import load_agent
+from skillplan.data.catalog import resolve
+from skillplan.data.loading import open_dataset
+from skillplan.envs.skill_env import SkillWrapper
+from skillplan.envs.tasks import KITCHEN_EVAL_STEPS, KITCHEN_SUBTASKS, kitchen_goals, subtasks_in_goal
+
+sys.path.insert(0, str(Path(__file__).parents[1]))  # benchmarks/: the helper the scripts share
+from _report import report
+
+RESULTS = Path(__file__).parents[1] / "results"
+Branch = tuple[int, list[np.ndarray], int]  # reset seed, low-level actions to the branch, skills left
+
+
+def skill_wrapper(env: gym.Env) -> SkillWrapper:
+    while not isinstance(env, SkillWrapper):
+        env = env.env
+    return env
+
+
+def in_goal(flat_obs: np.ndarray) -> set[str]:
+    done = subtasks_in_goal(kitchen_goals(flat_obs), KITCHEN_SUBTASKS)
+    return {t for t, d in done.items() if d}
+
+
+def first_new(before: set[str], after: set[str]) -> str | None:
+    new = [t for t in KITCHEN_SUBTASKS if t in after - before]
+    return new[0] if new else None
+
+
+def agent_branches(agent, after: int, episodes: int, seed: int) -> tuple[list[Branch], Counter]:
+    """Each greedy episode's actions up to its `after`-th subtask in order (episodes that never
+    get there are skipped), and what the agent itself completed next."""
+    wrapper = skill_wrapper(agent.env)
+    actions: list[np.ndarray] = []
+    inner_step = wrapper.env.step
+    wrapper.env.step = lambda a: (actions.append(np.array(a)), inner_step(a))[1]
+    branches, agent_next = [], Counter()
+    budget = KITCHEN_EVAL_STEPS // wrapper.horizon
+    for i in range(episodes):
+        actions.clear()
+        obs, _ = agent.env.reset(seed=seed + i)
+        agent.episode_start()
+        skills, branch, done_then, nxt, over = 0, None, set(), None, False
+        while not over:
+            obs, _, terminated, truncated, info = agent.env.step(agent.predict(obs, deterministic=True))
+            skills += 1
+            over = terminated or truncated
+            if branch is None and info.get("subtasks_completed", 0) >= after:
+                branch, done_then = (seed + i, list(actions), budget - skills), in_goal(obs)
+            elif branch is not None and nxt is None:
+                nxt = first_new(done_then, in_goal(obs))
+        if branch is not None:
+            branches.append(branch)
+            agent_next[nxt or "nothing"] += 1
+    wrapper.env.step = inner_step
+    return branches, agent_next
+
+
+def expert_skills(model, after: int, episodes: int) -> list[np.ndarray]:
+    """Posterior-mean skills [K, Dz] of the first expert episodes, from their `after`-th subtask on
+    (windows of H steps; the last one ends with the episode)."""
+    spec, horizon = resolve(model.metadata.dataset), model.config.model.horizon
+    sequences = []
+    source = open_dataset(spec.ids[1], spec, download=False).iterate_episodes()
+    for _, episode in zip(range(episodes), source, strict=False):
+        flags = map(np.asarray, episode.infos["step_task_completions"].values())
+        done = sorted(int(np.argmax(v)) + 1 for v in flags if np.any(v))
+        if len(done) <= after:
+            continue
+        flat, actions = model.layout.flatten(episode.observations), episode.actions
+        starts = [*range(done[after - 1], len(actions) - horizon + 1, horizon), len(actions) - horizon]
+        with torch.inference_mode():
+            posterior = model.encode_skill(np.stack([flat[t:t + horizon] for t in starts]),
+                                           np.stack([actions[t:t + horizon] for t in starts]))
+        sequences.append(posterior.mean.numpy())
+    return sequences
+
+
+def continuations(prior: str, env_id: str, branches: list[Branch], rollouts: int,
+                  expert_episodes: int, after: int) -> dict[str, Counter]:
+    """The first new subtask of continuations from each branch state: `rollouts` of skills sampled
+    from the prior and, with `expert_episodes`, the expert's own next skills."""
+    env = gym.make(env_id, prior=prior)
+    wrapper = skill_wrapper(env)
+    model = wrapper.skill_model
+    sources: dict[str, list] = {"prior": [None] * rollouts}
+    if expert_episodes:
+        sources["expert_skills"] = expert_skills(model, after, expert_episodes)
+    counts = {name: Counter() for name in sources}
+    for seed, actions, left in branches:
+        for name, plans in sources.items():
+            for plan in plans:
+                env.reset(seed=seed)
+                for action in actions:
+                    low_obs, *_ = wrapper.env.step(action)
+                wrapper._obs = low_obs  # the skill wrapper decodes from the replayed state
+                obs = wrapper.layout.flatten(low_obs)
+                before, nxt = in_goal(obs), None
+                for k in range(left if plan is None else min(left, len(plan))):
+                    if plan is None:
+                        with torch.inference_mode():
+                            z = model.prior_dist(obs[None]).sample()[0].numpy()
+                    else:
+                        z = plan[k]
+                    obs, *_ = env.step(z)
+                    nxt = first_new(before, in_goal(obs))
+                    if nxt is not None:
+                        break
+                counts[name][nxt or "nothing"] += 1
+    return counts
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("agent", type=Path, help="a kitchen skill agent's checkpoint dir (RUN/agent)")
+    parser.add_argument("--priors", nargs="+", required=True, help="prior checkpoint dirs to roll out")
+    parser.add_argument("--after", type=int, default=3, help="branch once the agent has done this many "
+                        "of its task's subtasks in order")
+    parser.add_argument("--episodes", type=int, default=6, help="greedy agent episodes (branch states)")
+    parser.add_argument("--rollouts", type=int, default=20, help="prior rollouts per branch state")
+    parser.add_argument("--expert-skills", type=int, default=0, help="also execute the next skills of "
+                        "this many expert episodes (0: skip)")
+    parser.add_argument("--seed", type=int, default=10_000, help="the first episode's reset seed")
+    parser.add_argument("--out", type=Path, default=RESULTS / "next_subtask.json")
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    torch.manual_seed(0)
+    agent = load_agent(args.agent)
+    env_id = agent.env.spec.id
+    branches, agent_next = agent_branches(agent, args.after, args.episodes, args.seed)
+    if not branches:
+        raise SystemExit(f"No greedy episode of {args.agent} reached {args.after} subtasks in order.")
+    report({"agent": str(args.agent), "env": env_id, "after": args.after, "branch_states": len(branches),
+            "skills_left": [left for _, _, left in branches], "agent_next": dict(agent_next.most_common()),
+            **{p: {name: dict(c.most_common()) for name, c in continuations(
+                p, env_id, branches, args.rollouts, args.expert_skills, args.after).items()}
+               for p in args.priors}}, args.out)
+
+
+if __name__ == "__main__":
+    main()
