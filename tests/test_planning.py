@@ -214,8 +214,9 @@ def test_compiled_planner_plans_as_eager_in_one_graph_per_batch_size() -> None:
         cfg = CEMConfig(samples=32, policy_samples=8, elites=8, iterations=2, horizon=3,
                         horizon_ramp_steps=6, precision="auto", compile=compiled)
         cem = CEMPlanner(model, 3, cfg, generator=torch.Generator().manual_seed(0))
-        plans[compiled] = torch.stack([cem.plan(h0, step=step, first_skills=first_skills if step % 2 else None)
-                                       for step in range(8)])
+        firsts = [None if step % 2 else first_skills for step in range(8)]
+        plans[compiled] = torch.stack([cem.plan(h0, step=step, first_skills=first)
+                                       for step, first in enumerate(firsts)])
     assert not counters["graph_break"]
     # 3 steps (model step, bootstrap value, policy sample) × ≤ 3 batch sizes (samples, policy, first).
     assert counters["stats"]["unique_graphs"] <= 8
