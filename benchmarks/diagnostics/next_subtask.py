@@ -63,23 +63,25 @@ def agent_branches(agent, after: int, episodes: int, seed: int) -> tuple[list[Br
     wrapper.env.step = lambda a: (actions.append(np.array(a)), inner_step(a))[1]
     branches, agent_next = [], Counter()
     budget = KITCHEN_EVAL_STEPS // wrapper.horizon
-    for i in range(episodes):
-        actions.clear()
-        obs, _ = agent.env.reset(seed=seed + i)
-        agent.episode_start()
-        skills, branch, done_then, nxt, over = 0, None, set(), None, False
-        while not over:
-            obs, _, terminated, truncated, info = agent.env.step(agent.predict(obs, deterministic=True))
-            skills += 1
-            over = terminated or truncated
-            if branch is None and info.get("subtasks_completed", 0) >= after:
-                branch, done_then = (seed + i, list(actions), budget - skills), in_goal(obs)
-            elif branch is not None and nxt is None:
-                nxt = first_new(done_then, in_goal(obs))
-        if branch is not None:
-            branches.append(branch)
-            agent_next[nxt or "nothing"] += 1
-    wrapper.env.step = inner_step
+    try:
+        for i in range(episodes):
+            actions.clear()
+            obs, _ = agent.env.reset(seed=seed + i)
+            agent.episode_start()
+            skills, branch, done_then, nxt, over = 0, None, set(), None, False
+            while not over:
+                obs, _, terminated, truncated, info = agent.env.step(agent.predict(obs, deterministic=True))
+                skills += 1
+                over = terminated or truncated
+                if branch is None and info.get("subtasks_completed", 0) >= after:
+                    branch, done_then = (seed + i, list(actions), budget - skills), in_goal(obs)
+                elif branch is not None and nxt is None:
+                    nxt = first_new(done_then, in_goal(obs))
+            if branch is not None:
+                branches.append(branch)
+                agent_next[nxt or "nothing"] += 1
+    finally:
+        wrapper.env.step = inner_step
     return branches, agent_next
 
 
@@ -134,6 +136,7 @@ def continuations(prior: str, env_id: str, branches: list[Branch], rollouts: int
                     if nxt is not None:
                         break
                 counts[name][nxt or "nothing"] += 1
+    env.close()
     return counts
 
 
