@@ -128,7 +128,8 @@ class PretrainConfig(Section):
     pu_weight: float = Field(0.1, ge=0, description="λ_PU: gradient-reversal weight of the PU loss")
     class_prior: float = Field(0.3, gt=0, lt=1, description="π: expert-like share of the general data")
     pu_logit_penalty: float = Field(
-        1e-3, ge=0, description="L2 penalty on the PU classifier's logits: keeps them off the flat tails"
+        1e-3, ge=0, description="L2 penalty on the logits of both PU networks (classifier, discriminator): "
+        "keeps them off the sigmoid's flat tails"
     )
     sde_eta: float = Field(0.1, ge=0, description="η: scale of the SDE latent noise")
     precision: Precision = Field(
@@ -236,8 +237,8 @@ PROVENANCE: tuple[Source, ...] = (
     Source("pretrain.pu_weight", 0.1, "skillplan choice (SeRLA's text gives no value we could find)"),
     Source("pretrain.class_prior", 0.3, "skillplan choice: the expert-like share of the general data"),
     Source("pretrain.sde_eta", 0.1, "skillplan choice (SeRLA's text gives no value we could find)"),
-    Source("pretrain.pu_logit_penalty", 1e-3, "skillplan choice: keeps the PU classifier's logits off "
-           "its flat tails"),
+    Source("pretrain.pu_logit_penalty", 1e-3, "skillplan choice: keeps both PU networks' logits off "
+           "the sigmoid's flat tails"),
     Source("pretrain.batch_size", 256, "skillplan default for every preset (SkiMo kitchen: 512)"),
     Source("model.prior", "gaussian", "SPiRL, SkiMo and SeRLA's diagonal Gaussian",
            ("spirl", "skimo", "serla")),

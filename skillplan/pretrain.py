@@ -109,7 +109,11 @@ def joint_loss(
         # Kiryo's overfitting step: reversing that step would push the embeddings apart.)
         logits = model.discriminator(reverse_gradient(posterior.mean, p.pu_weight)).float()
         terms["pu_adv"] = nnpu_risk(logits[-n_expert:], logits[:-n_expert], p.class_prior)
-        loss = loss + terms["pu_adv"]
+        # While z is still uninformative "all general" is the risk's optimum, and unbounded logits run
+        # to −∞ where the sigmoid has no gradient left to find the split once z carries one. The
+        # penalty sees detached embeddings: it bounds the discriminator, not what the encoder does.
+        penalty = model.discriminator(posterior.mean.detach()).float().square().mean()
+        loss = loss + terms["pu_adv"] + p.pu_logit_penalty * penalty
 
     if model.dynamics is not None:  # SkiMo: latent consistency over N skills, ρ^i-discounted
         dyn = model.dynamics

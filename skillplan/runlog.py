@@ -129,7 +129,7 @@ class RunLog:
         for ax, names, title, log_scale in (
             (axes[0], train, "training losses", True),
             (axes[1], held_out, "held-out errors", True),
-            (axes[2], aucs, "held-out PU AUC (expert vs general)", False),
+            (axes[2], aucs, "held-out AUC, expert vs general", False),
         ):
             for name in names:
                 ax.plot(*self.series(name), label=name)

@@ -50,7 +50,9 @@ def validate(model: SkillModel, held: HeldOutWindows) -> dict[str, float]:
     `val_action_mse`: decoded posterior-mean skills vs the true actions; `val_prior_nll`: −log p(μ_q | s_0)
     in nats; `val_latent_err_k{k}` / `val_obs_err_k{k}`: squared error of the skill dynamics' k-skill
     rollout in latent space (vs the target encoder) and in state space (decoded); `val_pu_*_auc`:
-    expert vs general AUC of the adversarial discriminator and of the PU classifier.
+    expert vs general AUC of the adversarial discriminator and of the PU classifier;
+    `val_z_probe_auc`: that of a fresh probe on z (`probe_auc`), which a collapsed discriminator
+    cannot fake.
     """
     model.eval()
     horizon = model.config.model.horizon
@@ -78,6 +80,7 @@ def validate(model: SkillModel, held: HeldOutWindows) -> dict[str, float]:
             metrics[f"val_latent_err_k{k + 1}"] = latent_err[k].item()
             metrics[f"val_obs_err_k{k + 1}"] = obs_err[k].item()
     if held.n_expert:
+        metrics["val_z_probe_auc"] = probe_auc(z[:split].flatten(0, 1), z[split:].flatten(0, 1))
         if model.discriminator is not None:
             metrics["val_pu_adv_auc"] = _expert_auc(model.discriminator(z), split)
         if model.classifier is not None:
@@ -88,3 +91,30 @@ def validate(model: SkillModel, held: HeldOutWindows) -> dict[str, float]:
 def _expert_auc(scores: torch.Tensor, split: int) -> float:
     scores = scores.float().cpu().numpy()
     return auc(scores[split:].ravel(), scores[:split].ravel())
+
+
+@torch.enable_grad()
+def probe_auc(general: torch.Tensor, expert: torch.Tensor, steps: int = 100) -> float:
+    """How well expert skills can be told from general ones: a logistic regression on (z, z²),
+    class-balanced, fitted on every other row and scored (AUC) on the rest."""
+    features = torch.cat([torch.cat([general, expert]), torch.cat([general, expert]).square()], -1).float()
+    features = (features - features.mean(0)) / features.std(0).clamp_min(1e-6)
+    labels = torch.cat([torch.zeros(len(general)), torch.ones(len(expert))])
+    weights = torch.where(labels == 1, len(labels) / (2 * len(expert)), len(labels) / (2 * len(general)))
+    fit = torch.arange(len(labels)) % 2 == 0
+    w = torch.zeros(features.shape[1] + 1, requires_grad=True)
+    optimizer = torch.optim.LBFGS([w], max_iter=steps, line_search_fn="strong_wolfe")
+
+    def closure() -> torch.Tensor:
+        optimizer.zero_grad()
+        logits = features[fit] @ w[:-1] + w[-1]
+        loss = torch.nn.functional.binary_cross_entropy_with_logits(logits, labels[fit], weights[fit])
+        loss = loss + 1e-4 * w[:-1].square().sum()
+        loss.backward()
+        return loss
+
+    optimizer.step(closure)
+    with torch.no_grad():
+        scores = (features[~fit] @ w[:-1] + w[-1]).numpy()
+    held = labels[~fit].numpy() == 1
+    return auc(scores[held], scores[~held])

@@ -62,42 +62,70 @@ def test_pu_classifier_separates_expert_windows(pu_data):
     assert after["val_pu_cls_auc"] > 0.7
 
 
+@pytest.mark.parametrize("network", ["classifier", "discriminator"])
 @pytest.mark.parametrize("penalty", [0.0, 1e-3])
-def test_saturated_pu_classifier_is_pulled_back_only_by_the_logit_penalty(pu_data, penalty):
-    """At logits of ±500 (the kitchen classifier reached ±1000) the sigmoid nnPU loss has no gradient
-    left, so a confident mistake would stay; the L2 penalty on the logits still pulls them back."""
+def test_saturated_pu_network_is_pulled_back_only_by_the_logit_penalty(pu_data, network, penalty):
+    """At logits of ±500 (the kitchen classifier reached ±1000, the discriminator −83) the sigmoid
+    nnPU loss has no gradient left, so a confident call would stay; the L2 penalty on the logits
+    still pulls them back, and in the discriminator's case without pushing on the encoder."""
     config = tiny_config(pretrain={"pu_logit_penalty": penalty})
     meta = metadata_for(pu_data, config)
     model = SkillModel(config, meta)
     with torch.no_grad():
-        model.classifier.net[-1].bias.fill_(500.0)
+        getattr(model, network).net[-1].bias.fill_(500.0 if network == "classifier" else -500.0)
     batches = BatchSource(normalize_episodes(pu_data.general, meta), normalize_episodes(pu_data.expert, meta),
                           config.model.horizon, config.pretrain.n_skills, 64, 0.25, seed=0)
     batch = batches.sample()
     loss, _ = joint_loss(model, batch.observations, batch.actions, batches.n_expert)
     loss.backward()
-    bias_grad = model.classifier.net[-1].bias.grad.item()
+    bias_grad = getattr(model, network).net[-1].bias.grad.item()
     if penalty == 0:
         assert abs(bias_grad) < 1e-6
-    else:
+    elif network == "classifier":
         assert bias_grad > 0.5  # descent lowers every logit: 2 · 1e-3 · 500 = 1 at the bias
+    else:
+        assert bias_grad < -0.5  # descent raises every logit
 
 
+def test_discriminator_penalty_leaves_the_encoder_alone(pu_data):
+    """The discriminator's logit penalty is computed on detached embeddings: the encoder's gradient
+    (reversed adversarial term included) is the same with and without it."""
+    grads = []
+    for penalty in (0.0, 1.0):
+        config = tiny_config(pretrain={"pu_logit_penalty": penalty, "pu_weight": 1.0})
+        meta = metadata_for(pu_data, config)
+        torch.manual_seed(0)
+        model = SkillModel(config, meta)
+        general, expert = (normalize_episodes(e, meta) for e in (pu_data.general, pu_data.expert))
+        horizon, n_skills = config.model.horizon, config.pretrain.n_skills
+        batches = BatchSource(general, expert, horizon, n_skills, 64, 0.25, seed=0)
+        batch = batches.sample()
+        torch.manual_seed(1)
+        loss, _ = joint_loss(model, batch.observations, batch.actions, batches.n_expert)
+        loss.backward()
+        grads.append(torch.cat([q.grad.flatten() for q in model.skill_encoder.parameters()]))
+    assert grads[0].abs().max() > 0
+    torch.testing.assert_close(grads[0], grads[1])
+
+
+@pytest.mark.xfail(strict=True, reason="known defect: the reversed gradient flips the discriminator's "
+                   "call instead of removing the shift (docs/results.md, 'The adversarial PU term')")
 def test_adversarial_term_aligns_embeddings():
     """Expert episodes differ from general ones only in where they are (states shifted), which the
-    decoder doesn't need from z: the adversary should wash that out of the embeddings."""
+    decoder doesn't need from z: the adversary should wash that out of the embeddings, as a fresh
+    probe sees them (the discriminator's own AUC also falls when it merely loses or collapses)."""
     general, obs_space, act_space = tiny_episodes(24, 60, seed=0)
     write_dataset("test/general-v0", general, observation_space=obs_space, action_space=act_space)
-    shifted = [dataclasses.replace(ep, observations=ep.observations + 1.5)
-               for ep in tiny_episodes(8, 60, seed=2)[0]]
+    shifted = [dataclasses.replace(ep, observations=ep.observations + 1.5) for ep in general[:8]]
     write_dataset("test/expert-v0", shifted, observation_space=obs_space, action_space=act_space)
     data = load_offline_data("test/general-v0", expert_id="test/expert-v0")
     # At SPiRL's β the KL leaves z room to carry the shift, so there is something to wash out.
     _, plain = train(data, tiny_config(pretrain={"pu_weight": 0.0, "beta": 5e-4}), steps=600)
     _, adversarial = train(data, tiny_config(pretrain={"pu_weight": 0.3, "beta": 5e-4}), steps=600)
-    plain_gap, adversarial_gap = (abs(run["val_pu_adv_auc"] - 0.5) for run in (plain, adversarial))
-    assert plain_gap > 0.15  # the shift is in the plain embeddings (seeded runs: 0.21)
-    assert adversarial_gap < 0.5 * plain_gap  # and mostly washed out of the adversarial ones (0.05)
+    assert plain["val_z_probe_auc"] > 0.9  # the shift is in the plain embeddings (seeded run: 1.0)
+    # ... and mostly washed out of the adversarial ones (seeded run: 1.0, while the discriminator's
+    # own AUC fell from 0.86 to 0.04: it calls the expert's embeddings general, and can still tell)
+    assert adversarial["val_z_probe_auc"] < 0.7
 
 
 def sigmoid(x: list[float]) -> np.ndarray:
