@@ -71,7 +71,10 @@ def pretrain_command(
     no_dynamics: bool = typer.Option(False, "--no-dynamics", help="Switch off the skill dynamics model."),
     no_sde: bool = typer.Option(False, "--no-sde", help="Switch off skill-level data enhancement."),
     decoder: str = typer.Option(None, "--decoder", help="closed | open action decoder (default: closed)."),
-    prior: str = typer.Option(None, "--prior", help="gaussian | mixture skill prior (default: gaussian)."),
+    prior: str = typer.Option(
+        None, "--prior", help="gaussian | mixture skill prior (default: mixture in skillplan, gaussian in "
+        "the other presets)."
+    ),
     prior_components: int = typer.Option(
         None, "--prior-components", help="K: components of a mixture prior (default: 5)."
     ),

@@ -119,6 +119,10 @@ class PretrainConfig(Section):
     grad_clip: float = Field(100.0, gt=0)
     seed: int = 0
     beta: float = Field(5e-4, ge=0, description="weight of KL(q(z|skill) ‖ N(0, I))")
+    free_nats: float = Field(
+        0.0, ge=0, description="KL per skill, in nats (batch mean), below which β stops pressing: z keeps "
+        "at least this much information"
+    )
     bc_weight: float = Field(1.0, ge=0, description="λ_BC: weight of the action reconstruction MSE")
     prior_weight: float = Field(1.0, ge=0)
     consistency_weight: float = Field(2.0, ge=0)
@@ -220,6 +224,7 @@ PROVENANCE: tuple[Source, ...] = (
     Source("pretrain.beta", 1e-4, "SkiMo `scalars.encoder_kl: 1e-4`", ("skimo",)),
     Source("pretrain.beta", 5e-3, "skillplan choice: keeps z small enough for the prior to match",
            ("skillplan",)),
+    Source("pretrain.free_nats", 0.0, "no floor: the papers' plain β-VAE"),
     Source("pretrain.lr", 1e-3, "SPiRL (Adam, lr 1e-3); SkiMo `joint_lr: 1e-3`", ALL_SKILL),
     Source("pretrain.n_skills", 1, "one skill per window: no dynamics to roll out", ("spirl", "serla")),
     Source("pretrain.n_skills", 10, "SkiMo `n_skill: 10`", ("skimo",)),

@@ -75,7 +75,9 @@ def joint_loss(
     first_obs, first_act = skill_obs[:, 0], skill_act[:, 0]
     terms["bc"] = F.mse_loss(model.decoder.skill(first_obs, z[:, 0]).float(), first_act)
     terms["kl"] = posterior.kl_standard().float().mean()
-    loss = p.bc_weight * terms["bc"] + p.beta * terms["kl"]
+    # Free nats (Kingma et al. 2016; Dreamer): below the floor β no longer squeezes z's information.
+    pressed_kl = terms["kl"].clamp_min(p.free_nats / m.z_dim)
+    loss = p.bc_weight * terms["bc"] + p.beta * pressed_kl
 
     if m.sde:  # skill-level data enhancement: a nearby latent must decode to the same actions
         noisy_z = z[:, 0] + p.sde_eta * torch.randn_like(z[:, 0])

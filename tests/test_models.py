@@ -87,25 +87,37 @@ def test_saturated_pu_network_is_pulled_back_only_by_the_logit_penalty(pu_data, 
         assert bias_grad < -0.5  # descent raises every logit
 
 
+def encoder_gradient(data, **pretrain) -> torch.Tensor:
+    """The skill encoder's gradient of the joint loss on one seeded batch."""
+    config = tiny_config(pretrain=pretrain)
+    meta = metadata_for(data, config)
+    torch.manual_seed(0)
+    model = SkillModel(config, meta)
+    general, expert = (normalize_episodes(e, meta) for e in (data.general, data.expert))
+    horizon, n_skills = config.model.horizon, config.pretrain.n_skills
+    batch_source = BatchSource(general, expert, horizon, n_skills, 64, 0.25, seed=0)
+    batch = batch_source.sample()
+    torch.manual_seed(1)
+    loss, _ = joint_loss(model, batch.observations, batch.actions, batch_source.n_expert)
+    loss.backward()
+    return torch.cat([q.grad.flatten() for q in model.skill_encoder.parameters()])
+
+
 def test_discriminator_penalty_leaves_the_encoder_alone(pu_data):
     """The discriminator's logit penalty is computed on detached embeddings: the encoder's gradient
     (reversed adversarial term included) is the same with and without it."""
-    grads = []
-    for penalty in (0.0, 1.0):
-        config = tiny_config(pretrain={"pu_logit_penalty": penalty, "pu_weight": 1.0})
-        meta = metadata_for(pu_data, config)
-        torch.manual_seed(0)
-        model = SkillModel(config, meta)
-        general, expert = (normalize_episodes(e, meta) for e in (pu_data.general, pu_data.expert))
-        horizon, n_skills = config.model.horizon, config.pretrain.n_skills
-        batches = BatchSource(general, expert, horizon, n_skills, 64, 0.25, seed=0)
-        batch = batches.sample()
-        torch.manual_seed(1)
-        loss, _ = joint_loss(model, batch.observations, batch.actions, batches.n_expert)
-        loss.backward()
-        grads.append(torch.cat([q.grad.flatten() for q in model.skill_encoder.parameters()]))
-    assert grads[0].abs().max() > 0
-    torch.testing.assert_close(grads[0], grads[1])
+    without = encoder_gradient(pu_data, pu_logit_penalty=0.0, pu_weight=1.0)
+    assert without.abs().max() > 0
+    torch.testing.assert_close(encoder_gradient(pu_data, pu_logit_penalty=1.0, pu_weight=1.0), without)
+
+
+def test_free_nats_stop_the_kl_pressing_below_the_floor(pu_data):
+    """With the skills' KL under the floor, β exerts no pull on the encoder (the gradient is the one
+    at β = 0); with no floor the same β does."""
+    unpressed = encoder_gradient(pu_data, beta=0.0)
+    torch.testing.assert_close(encoder_gradient(pu_data, beta=1.0, free_nats=1e4), unpressed)
+    pressed = encoder_gradient(pu_data, beta=1.0, free_nats=0.0)
+    assert (pressed - unpressed).abs().max() > 1e-3 * unpressed.abs().max()
 
 
 @pytest.mark.xfail(strict=True, reason="known defect: the reversed gradient flips the discriminator's "

@@ -10,8 +10,14 @@ prior's decoder also executes, from the same states, the posterior skills of the
 episodes from their own N-th subtask on: whether the skill space can do what the expert did next,
 with no prior involved.
 
+With `--from-data expert|general` the branch states come from a dataset instead of an agent: the
+episodes that did the task's first N subtasks in order, replayed from their reset seeds to that
+point. From the expert's own states the expert's next skills are in distribution; from general
+episodes that got there on their own path they must transfer to states the expert never visited.
+
     python benchmarks/diagnostics/next_subtask.py RUN/agent --priors P1 P2 --after 3 --episodes 6 \
         --expert-skills 20
+    python benchmarks/diagnostics/next_subtask.py --from-data general --priors P1 --expert-skills 10
 """
 
 from __future__ import annotations
@@ -28,8 +34,15 @@ import torch
 from skillplan.agents import load_agent
 from skillplan.data.catalog import resolve
 from skillplan.data.loading import open_dataset
+from skillplan.envs.generate import episode_seeds
 from skillplan.envs.skill_env import SkillWrapper
-from skillplan.envs.tasks import KITCHEN_EVAL_STEPS, KITCHEN_SUBTASKS, kitchen_goals, subtasks_in_goal
+from skillplan.envs.tasks import (
+    KITCHEN_EVAL_STEPS,
+    KITCHEN_SUBTASKS,
+    SKILL_KITCHEN_TASKS,
+    kitchen_goals,
+    subtasks_in_goal,
+)
 
 sys.path.insert(0, str(Path(__file__).parents[1]))  # benchmarks/: the helper the scripts share
 from _report import report
@@ -83,6 +96,39 @@ def agent_branches(agent, after: int, episodes: int, seed: int) -> tuple[list[Br
     finally:
         wrapper.env.step = inner_step
     return branches, agent_next
+
+
+def completion_order(episode) -> list[tuple[int, str]]:
+    """(steps taken, subtask) for each subtask a dataset episode completed, in order."""
+    flags = episode.infos["step_task_completions"]
+    return sorted((int(np.argmax(v)) + 1, t) for t, v in flags.items() if np.any(v))
+
+
+def data_branches(env: gym.Env, kind: str, task: tuple[str, ...], after: int,
+                  episodes: int) -> tuple[list[Branch], Counter]:
+    """The first `episodes` episodes of `env`'s prior's `kind` dataset that did `task`'s first `after`
+    subtasks in order: their actions up to that point, replayed in `env` to check that they get
+    there, and what each completed next."""
+    wrapper = skill_wrapper(env)
+    spec = resolve(wrapper.skill_model.metadata.dataset)
+    dataset = open_dataset(spec.ids[["general", "expert"].index(kind)], spec, download=False)
+    seeds = episode_seeds(0, kind, dataset.total_episodes)  # the generator's default seed
+    branches, data_next = [], Counter()
+    budget = KITCHEN_EVAL_STEPS // wrapper.horizon
+    for seed, episode in zip(seeds, dataset.iterate_episodes(), strict=False):
+        order = completion_order(episode)
+        if len(branches) == episodes or [t for _, t in order[:after]] != list(task[:after]):
+            continue
+        at = order[after - 1][0]
+        env.reset(seed=int(seed))
+        for action in episode.actions[:at]:
+            low_obs, *_ = wrapper.env.step(action)
+        if not set(task[:after]) <= in_goal(wrapper.layout.flatten(low_obs)):
+            raise SystemExit(f"Replaying {kind} episode {episode.id} from seed {seed} does not reach its "
+                             f"state after {after} subtasks: was the dataset generated with another seed?")
+        branches.append((int(seed), list(episode.actions[:at]), budget - -(-at // wrapper.horizon)))
+        data_next[order[after][1] if len(order) > after else "nothing"] += 1
+    return branches, data_next
 
 
 def expert_skills(model, after: int, episodes: int) -> list[np.ndarray]:
@@ -143,7 +189,12 @@ def continuations(prior: str, env_id: str, branches: list[Branch], rollouts: int
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("agent", type=Path, help="a kitchen skill agent's checkpoint dir (RUN/agent)")
+    parser.add_argument("agent", type=Path, nargs="?",
+                        help="a kitchen skill agent's checkpoint dir (RUN/agent)")
+    parser.add_argument("--from-data", choices=["expert", "general"], help="branch from the first prior's "
+                        "dataset episodes instead of an agent's")
+    parser.add_argument("--env", default="SkillKitchen-v0", choices=sorted(SKILL_KITCHEN_TASKS),
+                        help="with --from-data: whose task's subtasks count")
     parser.add_argument("--priors", nargs="+", required=True, help="prior checkpoint dirs to roll out")
     parser.add_argument("--after", type=int, default=3, help="branch once the agent has done this many "
                         "of its task's subtasks in order")
@@ -156,12 +207,20 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(1)
     torch.manual_seed(0)
-    agent = load_agent(args.agent)
-    env_id = agent.env.spec.id
-    branches, agent_next = agent_branches(agent, args.after, args.episodes, args.seed)
+    if (args.agent is None) == (args.from_data is None):
+        parser.error("give an agent's checkpoint dir or --from-data, not both")
+    if args.from_data:
+        env_id, source = args.env, f"{args.from_data} data"
+        with gym.make(env_id, prior=args.priors[0]) as env:
+            branches, agent_next = data_branches(env, args.from_data, SKILL_KITCHEN_TASKS[env_id],
+                                                 args.after, args.episodes)
+    else:
+        agent = load_agent(args.agent)
+        env_id, source = agent.env.spec.id, str(args.agent)
+        branches, agent_next = agent_branches(agent, args.after, args.episodes, args.seed)
     if not branches:
-        raise SystemExit(f"No greedy episode of {args.agent} reached {args.after} subtasks in order.")
-    report({"agent": str(args.agent), "env": env_id, "after": args.after, "branch_states": len(branches),
+        raise SystemExit(f"No episode of {source} did {args.after} of its task's subtasks in order.")
+    report({"agent": source, "env": env_id, "after": args.after, "branch_states": len(branches),
             "skills_left": [left for _, _, left in branches], "agent_next": dict(agent_next.most_common()),
             **{p: {name: dict(c.most_common()) for name, c in continuations(
                 p, env_id, branches, args.rollouts, args.expert_skills, args.after).items()}
