@@ -224,7 +224,8 @@ PROVENANCE: tuple[Source, ...] = (
     Source("pretrain.beta", 1e-4, "SkiMo `scalars.encoder_kl: 1e-4`", ("skimo",)),
     Source("pretrain.beta", 5e-3, "skillplan choice: keeps z small enough for the prior to match",
            ("skillplan",)),
-    Source("pretrain.free_nats", 0.0, "no floor: the papers' plain β-VAE"),
+    Source("pretrain.free_nats", 0.0, "no floor, as the papers' β-VAE; a floor broke the skillplan "
+           "preset's prior (docs/results.md)"),
     Source("pretrain.lr", 1e-3, "SPiRL (Adam, lr 1e-3); SkiMo `joint_lr: 1e-3`", ALL_SKILL),
     Source("pretrain.n_skills", 1, "one skill per window: no dynamics to roll out", ("spirl", "serla")),
     Source("pretrain.n_skills", 10, "SkiMo `n_skill: 10`", ("skimo",)),
