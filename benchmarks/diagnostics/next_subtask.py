@@ -23,6 +23,7 @@ episodes that got there on their own path they must transfer to states the exper
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from collections import Counter
 from pathlib import Path
@@ -98,7 +99,7 @@ def agent_branches(agent, after: int, episodes: int, seed: int) -> tuple[list[Br
     return branches, agent_next
 
 
-def completion_order(episode) -> list[tuple[int, str]]:
+def completion_steps(episode) -> list[tuple[int, str]]:
     """(steps taken, subtask) for each subtask a dataset episode completed, in order."""
     flags = episode.infos["step_task_completions"]
     return sorted((int(np.argmax(v)) + 1, t) for t, v in flags.items() if np.any(v))
@@ -116,8 +117,10 @@ def data_branches(env: gym.Env, kind: str, task: tuple[str, ...], after: int,
     branches, data_next = [], Counter()
     budget = KITCHEN_EVAL_STEPS // wrapper.horizon
     for seed, episode in zip(seeds, dataset.iterate_episodes(), strict=False):
-        order = completion_order(episode)
-        if len(branches) == episodes or [t for _, t in order[:after]] != list(task[:after]):
+        if len(branches) == episodes:
+            break
+        order = completion_steps(episode)
+        if [t for _, t in order[:after]] != list(task[:after]):
             continue
         at = order[after - 1][0]
         env.reset(seed=int(seed))
@@ -126,7 +129,7 @@ def data_branches(env: gym.Env, kind: str, task: tuple[str, ...], after: int,
         if not set(task[:after]) <= in_goal(wrapper.layout.flatten(low_obs)):
             raise SystemExit(f"Replaying {kind} episode {episode.id} from seed {seed} does not reach its "
                              f"state after {after} subtasks: was the dataset generated with another seed?")
-        branches.append((int(seed), list(episode.actions[:at]), budget - -(-at // wrapper.horizon)))
+        branches.append((int(seed), list(episode.actions[:at]), budget - math.ceil(at / wrapper.horizon)))
         data_next[order[after][1] if len(order) > after else "nothing"] += 1
     return branches, data_next
 
@@ -138,8 +141,7 @@ def expert_skills(model, after: int, episodes: int) -> list[np.ndarray]:
     sequences = []
     source = open_dataset(spec.ids[1], spec, download=False).iterate_episodes()
     for _, episode in zip(range(episodes), source, strict=False):
-        flags = map(np.asarray, episode.infos["step_task_completions"].values())
-        done = sorted(int(np.argmax(v)) + 1 for v in flags if np.any(v))
+        done = [t for t, _ in completion_steps(episode)]
         if len(done) <= after:
             continue
         flat, actions = model.layout.flatten(episode.observations), episode.actions

@@ -24,6 +24,7 @@ from skillplan.models.skill_model import SkillModel
 
 sys.path.insert(0, str(Path(__file__).parents[1]))  # benchmarks/: the helper the scripts share
 from _report import report
+from diagnostics.next_subtask import completion_steps
 
 RESULTS = Path(__file__).parents[1] / "results"
 
@@ -35,8 +36,7 @@ def phases(model: SkillModel, after: int, stride: int) -> dict[str, dict[str, fl
     spec, horizon = resolve(model.metadata.dataset), model.config.model.horizon
     rows: dict[str, list[tuple[float, float, float]]] = {"before": [], "after": []}
     for episode in open_dataset(spec.ids[1], spec, download=False).iterate_episodes():
-        flags = episode.infos["step_task_completions"].values()
-        done = sorted(int(np.argmax(v)) + 1 for v in flags if np.any(v))
+        done = [t for t, _ in completion_steps(episode)]
         flat, actions = model.layout.flatten(episode.observations), episode.actions
         starts = range(0, len(actions) - horizon + 1, stride)
         obs = model.normalize_obs(np.stack([flat[t:t + horizon] for t in starts]))
