@@ -68,20 +68,24 @@ def joint_loss(
     skill_act = rearrange(act, "b (n h) a -> b n h a", h=horizon)
     terms: dict[str, torch.Tensor] = {}
 
-    # Skill VAE. Every skill is encoded (the dynamics needs them all); the decoder reconstructs the
-    # first skill of each window, an unbiased sample of skills at 1/N of the decoding cost.
+    # Skill VAE. Every skill is encoded (the dynamics needs them all); the decoder reconstructs one
+    # skill per window at a uniformly drawn position, a one-sample estimate of SkiMo's loss over all
+    # N skills at 1/N of the decoding cost. Always the first would never decode an episode's last
+    # N·H − H steps, where a window can't start (docs/results.md, "The decoder's blind tail").
     posterior = model.skill_encoder(skill_obs, skill_act)
     z = posterior.rsample()
-    first_obs, first_act = skill_obs[:, 0], skill_act[:, 0]
-    terms["bc"] = F.mse_loss(model.decoder.skill(first_obs, z[:, 0]).float(), first_act)
+    rows = torch.arange(len(z), device=z.device)
+    picked = torch.randint(n_skills, rows.shape, device=z.device) if n_skills > 1 else torch.zeros_like(rows)
+    decoded_obs, decoded_act, decoded_z = skill_obs[rows, picked], skill_act[rows, picked], z[rows, picked]
+    terms["bc"] = F.mse_loss(model.decoder.skill(decoded_obs, decoded_z).float(), decoded_act)
     terms["kl"] = posterior.kl_standard().float().mean()
     # Free nats (Kingma et al. 2016; Dreamer): below the floor β no longer squeezes z's information.
     pressed_kl = terms["kl"].clamp_min(p.free_nats / m.z_dim)
     loss = p.bc_weight * terms["bc"] + p.beta * pressed_kl
 
     if m.sde:  # skill-level data enhancement: a nearby latent must decode to the same actions
-        noisy_z = z[:, 0] + p.sde_eta * torch.randn_like(z[:, 0])
-        terms["sde"] = F.mse_loss(model.decoder.skill(first_obs, noisy_z).float(), first_act)
+        noisy_z = decoded_z + p.sde_eta * torch.randn_like(decoded_z)
+        terms["sde"] = F.mse_loss(model.decoder.skill(decoded_obs, noisy_z).float(), decoded_act)
         loss = loss + p.bc_weight * terms["sde"]
 
     # Skill prior p(z | s_0) toward the stop-gradient posterior, optionally PU-weighted.

@@ -87,6 +87,44 @@ def test_saturated_pu_network_is_pulled_back_only_by_the_logit_penalty(pu_data, 
         assert bias_grad < -0.5  # descent raises every logit
 
 
+def test_the_decoder_reconstructs_skills_at_every_position_of_a_window():
+    """With N-skill windows the decoded skill starts anywhere a skill can, the episodes' last N·H − H
+    steps included (no window starts there), and is decoded against its own actions."""
+    length, n_skills, horizon = 40, 3, 4
+    datasets = {}
+    for name, seed in (("test/general-v0", 0), ("test/expert-v0", 1)):
+        episodes, obs_space, act_space = tiny_episodes(4, length, seed=seed)
+        for ep in episodes:  # the first state dimension is the time step, the first action's is t/100
+            ep.observations[:, 0] = np.arange(length + 1)
+            ep.actions[:] = 0.0
+            ep.actions[:, 0] = np.arange(length) / 100
+        write_dataset(name, episodes, observation_space=obs_space, action_space=act_space)
+        datasets[name] = episodes
+    data = load_offline_data("test/general-v0", expert_id="test/expert-v0")
+    config = tiny_config(pretrain={"n_skills": n_skills})
+    model = SkillModel(config, metadata_for(data, config))
+    starts = []
+
+    def decode_from_time(obs: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        """A decoder that reads the action off the state: exact where states and actions align."""
+        starts.append(obs[:, 0, 0].long())
+        return torch.nn.functional.pad(obs[..., :1] / 100, (0, 2)) + 0 * z[:, None, :1]
+
+    model.decoder.skill = decode_from_time
+    batches = BatchSource(data.general, data.expert, horizon, n_skills, 64, 0.25, seed=0)
+    torch.manual_seed(0)
+    for _ in range(50):
+        batch = batches.sample()
+        _, terms = joint_loss(model, batch.observations, batch.actions, batches.n_expert)
+        assert terms["bc"].item() < 1e-10
+    counts = torch.bincount(torch.cat(starts), minlength=length - horizon + 1)
+    tail = counts[length - n_skills * horizon + 1:]
+    assert len(counts) == length - horizon + 1 and len(tail) == (n_skills - 1) * horizon
+    assert counts.min() > 0
+    # The window's last skill is drawn a third of the time: the tail gets its share, not nothing.
+    assert tail.sum() > 0.1 * counts.sum()
+
+
 def encoder_gradient(data, **pretrain) -> torch.Tensor:
     """The skill encoder's gradient of the joint loss on one seeded batch."""
     config = tiny_config(pretrain=pretrain)
