@@ -74,7 +74,7 @@ def joint_loss(
     # N·H − H steps, where a window can't start (docs/results.md, "The decoder's blind tail").
     posterior = model.skill_encoder(skill_obs, skill_act)
     z = posterior.rsample()
-    rows = torch.arange(len(z), device=z.device)
+    rows = torch.arange(len(z), device=z.device)  # no draw at N = 1: one-skill presets keep their RNG stream
     picked = torch.randint(n_skills, rows.shape, device=z.device) if n_skills > 1 else torch.zeros_like(rows)
     decoded_obs, decoded_act, decoded_z = skill_obs[rows, picked], skill_act[rows, picked], z[rows, picked]
     terms["bc"] = F.mse_loss(model.decoder.skill(decoded_obs, decoded_z).float(), decoded_act)

@@ -91,7 +91,6 @@ def test_the_decoder_reconstructs_skills_at_every_position_of_a_window():
     """With N-skill windows the decoded skill starts anywhere a skill can, the episodes' last N·H − H
     steps included (no window starts there), and is decoded against its own actions."""
     length, n_skills, horizon = 40, 3, 4
-    datasets = {}
     for name, seed in (("test/general-v0", 0), ("test/expert-v0", 1)):
         episodes, obs_space, act_space = tiny_episodes(4, length, seed=seed)
         for ep in episodes:  # the first state dimension is the time step, the first action's is t/100
@@ -99,7 +98,6 @@ def test_the_decoder_reconstructs_skills_at_every_position_of_a_window():
             ep.actions[:] = 0.0
             ep.actions[:, 0] = np.arange(length) / 100
         write_dataset(name, episodes, observation_space=obs_space, action_space=act_space)
-        datasets[name] = episodes
     data = load_offline_data("test/general-v0", expert_id="test/expert-v0")
     config = tiny_config(pretrain={"n_skills": n_skills})
     model = SkillModel(config, metadata_for(data, config))
@@ -108,7 +106,7 @@ def test_the_decoder_reconstructs_skills_at_every_position_of_a_window():
     def decode_from_time(obs: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
         """A decoder that reads the action off the state: exact where states and actions align."""
         starts.append(obs[:, 0, 0].long())
-        return torch.nn.functional.pad(obs[..., :1] / 100, (0, 2)) + 0 * z[:, None, :1]
+        return torch.nn.functional.pad(obs[..., :1] / 100, (0, 2))
 
     model.decoder.skill = decode_from_time
     batches = BatchSource(data.general, data.expert, horizon, n_skills, 64, 0.25, seed=0)

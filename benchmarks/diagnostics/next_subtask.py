@@ -26,6 +26,7 @@ import argparse
 import math
 import sys
 from collections import Counter
+from collections.abc import Iterable
 from pathlib import Path
 
 import gymnasium as gym
@@ -123,10 +124,7 @@ def data_branches(env: gym.Env, kind: str, task: tuple[str, ...], after: int,
         if [t for _, t in order[:after]] != list(task[:after]):
             continue
         at = order[after - 1][0]
-        env.reset(seed=int(seed))
-        for action in episode.actions[:at]:
-            low_obs, *_ = wrapper.env.step(action)
-        if not set(task[:after]) <= in_goal(wrapper.layout.flatten(low_obs)):
+        if not set(task[:after]) <= in_goal(replay_to_branch(env, int(seed), episode.actions[:at])):
             raise SystemExit(f"Replaying {kind} episode {episode.id} from seed {seed} does not reach its "
                              f"state after {after} subtasks: was the dataset generated with another seed?")
         branches.append((int(seed), list(episode.actions[:at]), budget - math.ceil(at / wrapper.horizon)))
@@ -153,13 +151,23 @@ def expert_skills(model, after: int, episodes: int) -> list[np.ndarray]:
     return sequences
 
 
+def replay_to_branch(env: gym.Env, seed: int, actions: Iterable[np.ndarray]) -> np.ndarray:
+    """Reset `env` with `seed`, replay the low-level `actions`, and leave its skill wrapper decoding
+    from the state they reach; returns that state, flat."""
+    wrapper = skill_wrapper(env)
+    env.reset(seed=seed)
+    for action in actions:
+        low_obs, *_ = wrapper.env.step(action)
+    wrapper._obs = low_obs
+    return wrapper.layout.flatten(low_obs)
+
+
 def continuations(prior: str, env_id: str, branches: list[Branch], rollouts: int,
                   expert_episodes: int, after: int) -> dict[str, Counter]:
     """The first new subtask of continuations from each branch state: `rollouts` of skills sampled
     from the prior and, with `expert_episodes`, the expert's own next skills."""
     env = gym.make(env_id, prior=prior)
-    wrapper = skill_wrapper(env)
-    model = wrapper.skill_model
+    model = skill_wrapper(env).skill_model
     sources: dict[str, list] = {"prior": [None] * rollouts}
     if expert_episodes:
         sources["expert_skills"] = expert_skills(model, after, expert_episodes)
@@ -167,11 +175,7 @@ def continuations(prior: str, env_id: str, branches: list[Branch], rollouts: int
     for seed, actions, left in branches:
         for name, plans in sources.items():
             for plan in plans:
-                env.reset(seed=seed)
-                for action in actions:
-                    low_obs, *_ = wrapper.env.step(action)
-                wrapper._obs = low_obs  # the skill wrapper decodes from the replayed state
-                obs = wrapper.layout.flatten(low_obs)
+                obs = replay_to_branch(env, seed, actions)
                 before, nxt = in_goal(obs), None
                 for k in range(left if plan is None else min(left, len(plan))):
                     if plan is None:

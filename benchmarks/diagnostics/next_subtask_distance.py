@@ -23,7 +23,7 @@ from skillplan.envs.tasks import SKILL_KITCHEN_TASKS, kitchen_goals
 
 sys.path.insert(0, str(Path(__file__).parents[1]))  # benchmarks/: the helper the scripts share
 from _report import report
-from diagnostics.next_subtask import data_branches, expert_skills, skill_wrapper
+from diagnostics.next_subtask import data_branches, expert_skills, replay_to_branch, skill_wrapper
 
 RESULTS = Path(__file__).parents[1] / "results"
 
@@ -45,11 +45,7 @@ def closest_approach(prior: Path, env_id: str, after: int, episodes: int) -> lis
         plans = expert_skills(wrapper.skill_model, after, episodes)
         rows = []
         for (seed, actions, _), plan in zip(branches, plans, strict=False):
-            env.reset(seed=seed)
-            for action in actions:
-                low_obs, *_ = wrapper.env.step(action)
-            wrapper._obs = low_obs  # the skill wrapper decodes from the replayed state
-            start = closest = distance(wrapper.layout.flatten(low_obs), task[after])
+            start = closest = distance(replay_to_branch(env, seed, actions), task[after])
             for z in plan:
                 obs, *_ = env.step(z)
                 closest = min(closest, distance(obs, task[after]))
