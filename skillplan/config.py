@@ -129,6 +129,10 @@ class PretrainConfig(Section):
     obs_weight: float = Field(1.0, ge=0, description="weight of the observation decoder's MSE")
     rho: float = Field(0.5, gt=0, le=1, description="ρ: discount of the i-th skill's consistency loss")
     target_tau: float = Field(0.005, gt=0, le=1, description="EMA step of the target state encoder")
+    ema_decay: float = Field(
+        0.0, ge=0, lt=1, description="decay of an exponential moving average of all weights, which the "
+        "checkpoint exports and validation reads; training itself is unchanged (0: the last weights)"
+    )
     pu_weight: float = Field(0.1, ge=0, description="λ_PU: gradient-reversal weight of the PU loss")
     class_prior: float = Field(0.3, gt=0, lt=1, description="π: expert-like share of the general data")
     pu_logit_penalty: float = Field(
@@ -238,6 +242,7 @@ PROVENANCE: tuple[Source, ...] = (
     Source("pretrain.rho", 0.5, "SkiMo `scalars.rho: 0.5`", ("skimo", "skillplan")),
     Source("pretrain.target_tau", 0.005, "SkiMo `target_update_tau: 0.99` every `target_update_freq: 2`",
            ("skimo", "skillplan")),
+    Source("pretrain.ema_decay", 0.0, "the papers export their last weights"),
     Source("pretrain.grad_clip", 100.0, "SkiMo `grad_clip: 100.0`", ALL_SKILL),
     Source("pretrain.prior_weight", 1.0, "SPiRL (prior KL weight 1); SkiMo `scalars.hl_prior: 1`"),
     Source("pretrain.pu_weight", 0.1, "skillplan choice (SeRLA's text gives no value we could find)"),

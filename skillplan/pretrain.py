@@ -21,6 +21,7 @@ from einops import rearrange
 from minari.serialization import serialize_space
 from rich.console import Console
 from rich.progress import TextColumn
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 import skillplan
 from skillplan.checkpoint import (
@@ -47,10 +48,11 @@ from skillplan.validation import HeldOutWindows, validate
 from skillplan.versions import candidates, newest_readable
 
 PRIOR_DIR = "prior"
+LIVE = "live."  # prefix of the trained (not averaged) weights in a checkpoint's training state
 # Settings that may change when a run is resumed: they don't change what is being trained.
 RESUMABLE_CHANGES = (
     "pretrain.steps", "pretrain.log_every", "pretrain.eval_every", "pretrain.checkpoint_every",
-    "pretrain.eval_windows", "pretrain.threads",
+    "pretrain.eval_windows", "pretrain.threads", "pretrain.ema_decay",
 )
 
 
@@ -348,6 +350,12 @@ def pretrain(
         model, trainer_state = SkillModel(config, metadata_for(data, config)), None
 
     model.to(device)
+    # The saved weights are what the checkpoint exports; under an EMA the live ones travel beside them.
+    live = {k[len(LIVE):]: v for k, v in (trainer_state or {}).items() if k.startswith(LIVE)}
+    ema = exported_average(model, config.pretrain.ema_decay, trainer_state if live else None)
+    if live:
+        model.load_state_dict(live)
+    exported = model if ema is None else ema.module
     trainer = JointTrainer(model)
     if trainer_state is not None:
         trainer.load_state_tensors(trainer_state)
@@ -386,9 +394,13 @@ def pretrain(
 
     def checkpoint() -> None:
         log.flush()  # the rows up to the checkpoint's step are on disk before it is
-        model.metadata.step = trainer.step_count
+        exported.metadata.step = trainer.step_count
         generators = {"rng.torch": torch.get_rng_state(), **batches.generator_states()}
-        model.save(prior_dir, training={**trainer.state_tensors(), **generators})
+        training = {**trainer.state_tensors(), **generators}
+        if ema is not None:
+            training |= {f"{LIVE}{k}": v for k, v in model.state_dict().items()}
+            training["ema.n_averaged"] = ema.n_averaged
+        exported.save(prior_dir, training=training)
 
     with progress_bar(console, losses) as progress:
         task = progress.add_task("pretrain", total=p.steps, completed=start, losses="")
@@ -396,6 +408,8 @@ def pretrain(
             try:
                 batch = SkillWindows(*(t.to(device, non_blocking=True) for t in batches.sample()))
                 terms = trainer.step(batch, batches.n_expert)
+                if ema is not None:
+                    ema.update_parameters(model)
             except TrainingDivergedError as exc:
                 log.flush()
                 raise TrainingDivergedError(f"{exc} {_kept(prior_dir)}") from None
@@ -407,7 +421,7 @@ def pretrain(
                 log.log(step, row)
                 progress.update(task, losses=_summary_line(row))
             if step % p.eval_every == 0 or step == p.steps:
-                validation = validate(model, held_out)
+                validation = validate(exported, held_out)
                 log.log(step, validation)
                 log.flush()
             stopping = stop is not None and stop.requested
@@ -420,12 +434,28 @@ def pretrain(
                 log.flush()
                 return PretrainResult(prior_dir, trainer.step_count, validation, 0.0, stopped=True)
     if not validation:  # resumed a finished run: nothing trained, still report
-        validation = validate(model, held_out)
+        validation = validate(exported, held_out)
     log.close()
     log.plot(out / "curves.png")
     atomic_write_text(out / "summary.json", json.dumps({"step": trainer.step_count, **validation}, indent=2))
     rate = windows / max(time.perf_counter() - started, 1e-9)
     return PretrainResult(prior_dir, trainer.step_count, validation, rate if windows else 0.0)
+
+
+def exported_average(
+    model: SkillModel, decay: float, saved: dict[str, torch.Tensor] | None
+) -> AveragedModel | None:
+    """An EMA of `model`'s weights (Polyak averaging), starting from them, or None when `decay` is 0.
+
+    `saved`: a checkpoint's training state whose model weights were such an average, so that the
+    average goes on counting its updates from there.
+    """
+    if decay == 0:
+        return None
+    ema = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(decay))
+    if saved is not None and "ema.n_averaged" in saved:
+        ema.n_averaged.fill_(int(saved["ema.n_averaged"]))
+    return ema
 
 
 def _resume(

@@ -82,6 +82,61 @@ def test_resume_equals_the_uninterrupted_run(data, tmp_path):
     assert metrics_rows(tmp_path / "whole") == metrics_rows(tmp_path / "halves")
 
 
+def test_ema_exports_the_average_of_the_live_weights_and_leaves_training_alone(data, tmp_path, monkeypatch):
+    """With `ema_decay` d the checkpoint holds e_t = d·e_(t−1) + (1 − d)·w_t over the live weights w_t
+    (e_1 = w_1), and the live weights, kept in the training state, are those of the run without it."""
+    live_steps: list[dict[str, torch.Tensor]] = []
+    step = JointTrainer.step
+
+    def recording_step(self, batch, n_expert):
+        terms = step(self, batch, n_expert)
+        live_steps.append({k: v.clone() for k, v in self.model.state_dict().items()})
+        return terms
+
+    monkeypatch.setattr(JointTrainer, "step", recording_step)
+    decay = 0.6
+    pretrain(tiny_config(pretrain={"steps": 6}), tmp_path / "plain", console=QUIET)
+    plain = SkillModel.load(tmp_path / "plain" / "prior").state_dict()
+    live_steps.clear()
+    pretrain(tiny_config(pretrain={"steps": 6, "ema_decay": decay}), tmp_path / "ema", console=QUIET)
+    expected = dict(live_steps[0])
+    for weights in live_steps[1:]:
+        expected = {k: decay * expected[k] + (1 - decay) * weights[k] if weights[k].is_floating_point()
+                    else weights[k] for k in weights}
+    exported = SkillModel.load(tmp_path / "ema" / "prior").state_dict()
+    training = read_training_state(tmp_path / "ema" / "prior")
+    live = {k.removeprefix("live."): v for k, v in training.items() if k.startswith("live.")}
+    assert differing_tensors(live, plain) == []
+    assert all(torch.allclose(exported[k], expected[k], atol=1e-6) for k in expected)
+    moved = [k for k in plain if not torch.allclose(exported[k], plain[k], atol=1e-4)]
+    assert len(moved) > len(plain) // 2  # the average is not the last weights
+
+
+def test_ema_resume_equals_the_uninterrupted_run(data, tmp_path):
+    def config(steps: int) -> RunConfig:
+        return tiny_config(pretrain={"steps": steps, "checkpoint_every": 10, "ema_decay": 0.9})
+
+    pretrain(config(30), tmp_path / "whole", console=QUIET)
+    pretrain(config(10), tmp_path / "halves", console=QUIET)
+    pretrain(config(30), tmp_path / "halves", resume=True, console=QUIET)
+    whole, halves = (tmp_path / run / "prior" for run in ("whole", "halves"))
+    assert differing_tensors(SkillModel.load(whole).state_dict(), SkillModel.load(halves).state_dict()) == []
+    assert differing_tensors(read_training_state(whole), read_training_state(halves)) == []
+
+
+def test_ema_can_be_switched_on_when_a_run_is_resumed(data, tmp_path):
+    """The average starts from the resumed weights; the live trajectory is the plain run's."""
+    run = tmp_path / "run"
+    pretrain(tiny_config(pretrain={"steps": 10, "checkpoint_every": 10}), run, console=QUIET)
+    pretrain(tiny_config(pretrain={"steps": 20, "ema_decay": 0.9}), run, resume=True, console=QUIET)
+    pretrain(tiny_config(pretrain={"steps": 20}), tmp_path / "plain", console=QUIET)
+    training = read_training_state(run / "prior")
+    live = {k.removeprefix("live."): v for k, v in training.items() if k.startswith("live.")}
+    plain = SkillModel.load(tmp_path / "plain" / "prior").state_dict()
+    assert differing_tensors(live, plain) == []
+    assert int(training["ema.n_averaged"]) == 10
+
+
 def test_resume_falls_back_past_a_corrupt_newest_version_and_says_so(data, tmp_path):
     run = tmp_path / "run"
     pretrain(tiny_config(pretrain={"steps": 20, "checkpoint_every": 10}), run, console=QUIET)
