@@ -180,7 +180,7 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
     },
     "skillplan": {
         "model": {"depth": 5, "activation": "relu", "prior": "mixture"},
-        "pretrain": {"beta": 5e-3},
+        "pretrain": {"beta": 5e-3, "ema_decay": 0.999},
     },
 }
 
@@ -242,7 +242,9 @@ PROVENANCE: tuple[Source, ...] = (
     Source("pretrain.rho", 0.5, "SkiMo `scalars.rho: 0.5`", ("skimo", "skillplan")),
     Source("pretrain.target_tau", 0.005, "SkiMo `target_update_tau: 0.99` every `target_update_freq: 2`",
            ("skimo", "skillplan")),
-    Source("pretrain.ema_decay", 0.0, "the papers export their last weights"),
+    Source("pretrain.ema_decay", 0.0, "the papers export their last weights", ("spirl", "skimo", "serla")),
+    Source("pretrain.ema_decay", 0.999, "skillplan choice: single checkpoints' prior rollouts swing by "
+           "2 subtasks, their EMA's do not (docs/results.md)", ("skillplan",)),
     Source("pretrain.grad_clip", 100.0, "SkiMo `grad_clip: 100.0`", ALL_SKILL),
     Source("pretrain.prior_weight", 1.0, "SPiRL (prior KL weight 1); SkiMo `scalars.hl_prior: 1`"),
     Source("pretrain.pu_weight", 0.1, "skillplan choice (SeRLA's text gives no value we could find)"),

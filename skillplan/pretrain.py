@@ -21,7 +21,7 @@ from einops import rearrange
 from minari.serialization import serialize_space
 from rich.console import Console
 from rich.progress import TextColumn
-from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+from torch.optim.swa_utils import AveragedModel
 
 import skillplan
 from skillplan.checkpoint import (
@@ -447,12 +447,21 @@ def exported_average(
 ) -> AveragedModel | None:
     """An EMA of `model`'s weights (Polyak averaging), starting from them, or None when `decay` is 0.
 
-    `saved`: a checkpoint's training state whose model weights were such an average, so that the
-    average goes on counting its updates from there.
+    The decay ramps up as (1 + n) / (10 + n) over the n updates averaged so far, as TensorFlow's
+    `ExponentialMovingAverage(num_updates=...)` does, so a short run's average is not its first
+    weights. `saved`: a checkpoint's training state whose model weights were such an average, so that
+    the average goes on counting its updates from there.
     """
     if decay == 0:
         return None
-    ema = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(decay))
+
+    @torch.no_grad()
+    def update(averaged: list[torch.Tensor], current: list[torch.Tensor], n: torch.Tensor) -> None:
+        weight = 1 - min(decay, (1 + float(n)) / (10 + float(n)))
+        for a, c in zip(averaged, current, strict=True):
+            a.lerp_(c, weight)
+
+    ema = AveragedModel(model, multi_avg_fn=update)
     if saved is not None and "ema.n_averaged" in saved:
         ema.n_averaged.fill_(int(saved["ema.n_averaged"]))
     return ema

@@ -83,8 +83,9 @@ def test_resume_equals_the_uninterrupted_run(data, tmp_path):
 
 
 def test_ema_exports_the_average_of_the_live_weights_and_leaves_training_alone(data, tmp_path, monkeypatch):
-    """With `ema_decay` d the checkpoint holds e_t = d·e_(t−1) + (1 − d)·w_t over the live weights w_t
-    (e_1 = w_1), and the live weights, kept in the training state, are those of the run without it."""
+    """With `ema_decay` d the checkpoint holds e_t = d_t·e_(t−1) + (1 − d_t)·w_t over the live weights
+    w_t (e_1 = w_1), d_t = min(d, t / (t + 9)) warming up to d by step 14 of 20; the live weights, kept
+    in the training state, are those of the run without it."""
     live_steps: list[dict[str, torch.Tensor]] = []
     step = JointTrainer.step
 
@@ -95,13 +96,14 @@ def test_ema_exports_the_average_of_the_live_weights_and_leaves_training_alone(d
 
     monkeypatch.setattr(JointTrainer, "step", recording_step)
     decay = 0.6
-    pretrain(tiny_config(pretrain={"steps": 6}), tmp_path / "plain", console=QUIET)
+    pretrain(tiny_config(pretrain={"steps": 20, "ema_decay": 0.0}), tmp_path / "plain", console=QUIET)
     plain = SkillModel.load(tmp_path / "plain" / "prior").state_dict()
     live_steps.clear()
-    pretrain(tiny_config(pretrain={"steps": 6, "ema_decay": decay}), tmp_path / "ema", console=QUIET)
+    pretrain(tiny_config(pretrain={"steps": 20, "ema_decay": decay}), tmp_path / "ema", console=QUIET)
     expected = dict(live_steps[0])
-    for weights in live_steps[1:]:
-        expected = {k: decay * expected[k] + (1 - decay) * weights[k] if weights[k].is_floating_point()
+    for t, weights in enumerate(live_steps[1:], start=2):
+        d = min(decay, t / (t + 9))
+        expected = {k: d * expected[k] + (1 - d) * weights[k] if weights[k].is_floating_point()
                     else weights[k] for k in weights}
     exported = SkillModel.load(tmp_path / "ema" / "prior").state_dict()
     training = read_training_state(tmp_path / "ema" / "prior")
@@ -127,9 +129,12 @@ def test_ema_resume_equals_the_uninterrupted_run(data, tmp_path):
 def test_ema_can_be_switched_on_when_a_run_is_resumed(data, tmp_path):
     """The average starts from the resumed weights; the live trajectory is the plain run's."""
     run = tmp_path / "run"
-    pretrain(tiny_config(pretrain={"steps": 10, "checkpoint_every": 10}), run, console=QUIET)
-    pretrain(tiny_config(pretrain={"steps": 20, "ema_decay": 0.9}), run, resume=True, console=QUIET)
-    pretrain(tiny_config(pretrain={"steps": 20}), tmp_path / "plain", console=QUIET)
+    def config(steps: int, decay: float) -> RunConfig:
+        return tiny_config(pretrain={"steps": steps, "checkpoint_every": 10, "ema_decay": decay})
+
+    pretrain(config(10, 0.0), run, console=QUIET)
+    pretrain(config(20, 0.9), run, resume=True, console=QUIET)
+    pretrain(config(20, 0.0), tmp_path / "plain", console=QUIET)
     training = read_training_state(run / "prior")
     live = {k.removeprefix("live."): v for k, v in training.items() if k.startswith("live.")}
     plain = SkillModel.load(tmp_path / "plain" / "prior").state_dict()
