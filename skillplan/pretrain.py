@@ -351,7 +351,7 @@ def pretrain(
 
     model.to(device)
     # The saved weights are what the checkpoint exports; under an EMA the live ones travel beside them.
-    live = {k[len(LIVE):]: v for k, v in (trainer_state or {}).items() if k.startswith(LIVE)}
+    live = live_weights(trainer_state or {})
     ema = exported_average(model, config.pretrain.ema_decay, trainer_state if live else None)
     if live:
         model.load_state_dict(live)
@@ -440,6 +440,11 @@ def pretrain(
     atomic_write_text(out / "summary.json", json.dumps({"step": trainer.step_count, **validation}, indent=2))
     rate = windows / max(time.perf_counter() - started, 1e-9)
     return PretrainResult(prior_dir, trainer.step_count, validation, rate if windows else 0.0)
+
+
+def live_weights(training: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """The trained (not averaged) weights kept in a checkpoint's training state; {} without an EMA."""
+    return {k.removeprefix(LIVE): v for k, v in training.items() if k.startswith(LIVE)}
 
 
 def exported_average(

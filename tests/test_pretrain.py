@@ -19,7 +19,14 @@ from skillplan.config import PRESETS, RunConfig, resolve_config
 from skillplan.errors import CheckpointError, ConfigError, DatasetError, TrainingDivergedError
 from skillplan.models.prior import SkillPrior
 from skillplan.models.skill_model import SkillModel
-from skillplan.pretrain import BatchSource, JointTrainer, metadata_for, normalize_episodes, pretrain
+from skillplan.pretrain import (
+    BatchSource,
+    JointTrainer,
+    live_weights,
+    metadata_for,
+    normalize_episodes,
+    pretrain,
+)
 from tests.pretrain_fixtures import TINY, tiny_config, write_pu_datasets
 from tests.reproducibility import differing_tensors, metrics_rows
 
@@ -107,7 +114,7 @@ def test_ema_exports_the_average_of_the_live_weights_and_leaves_training_alone(d
                     else weights[k] for k in weights}
     exported = SkillModel.load(tmp_path / "ema" / "prior").state_dict()
     training = read_training_state(tmp_path / "ema" / "prior")
-    live = {k.removeprefix("live."): v for k, v in training.items() if k.startswith("live.")}
+    live = live_weights(training)
     assert differing_tensors(live, plain) == []
     assert all(torch.allclose(exported[k], expected[k], atol=1e-6) for k in expected)
     moved = [k for k in plain if not torch.allclose(exported[k], plain[k], atol=1e-4)]
@@ -136,7 +143,7 @@ def test_ema_can_be_switched_on_when_a_run_is_resumed(data, tmp_path):
     pretrain(config(20, 0.9), run, resume=True, console=QUIET)
     pretrain(config(20, 0.0), tmp_path / "plain", console=QUIET)
     training = read_training_state(run / "prior")
-    live = {k.removeprefix("live."): v for k, v in training.items() if k.startswith("live.")}
+    live = live_weights(training)
     plain = SkillModel.load(tmp_path / "plain" / "prior").state_dict()
     assert differing_tensors(live, plain) == []
     assert int(training["ema.n_averaged"]) == 10

@@ -19,14 +19,13 @@ import torch
 
 from skillplan.checkpoint import read_training_state
 from skillplan.models.skill_model import SkillModel
-from skillplan.pretrain import LIVE
+from skillplan.pretrain import live_weights
 
 
 def load(path: Path, live: bool) -> SkillModel:
     model = SkillModel.load(path)
     if live:
-        training = read_training_state(path)
-        weights = {k.removeprefix(LIVE): v for k, v in training.items() if k.startswith(LIVE)}
+        weights = live_weights(read_training_state(path))
         if not weights:
             raise SystemExit(f"{path} holds no live weights: it was not written under pretrain.ema_decay")
         model.load_state_dict(weights)
